@@ -1,0 +1,5 @@
+"""`python -m exporter` is the same as the `lineage-exporter` command."""
+
+from exporter.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""The `lineage-exporter` command: one subcommand per user task, no business logic here.
+
+Exit codes: 0 success, 1 a failure (some workspace, namespace or job failed), 2 a usage or
+configuration error (nothing was contacted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from exporter import __version__
+from exporter.client import FlinkClient
+from exporter.config import (
+    Settings,
+    load_credentials,
+    load_settings,
+    parse_duration,
+    resolve_config_path,
+)
+from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError
+from exporter.extract import fetch_workspace
+
+log = logging.getLogger("exporter")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and of `python -m exporter`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (ConfigError, CredentialsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ExporterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request at INFO; that is noise for operators.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lineage-exporter",
+        description="Export Flink lineage from Alibaba Cloud Realtime Compute into SQL tables "
+        "with history.",
+        epilog="Exit codes: 0 success, 1 something failed, 2 usage or configuration error.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="TOML configuration (default: $LINEAGE_EXPORTER_CONFIG, else config/exporter.toml)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_fetch(commands)
+    _add_simulate(commands)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(resolve_config_path(args.config))
+
+
+# -- fetch ----------------------------------------------------------------------------------
+
+
+def _add_fetch(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "fetch",
+        help="write the raw API responses of a workspace to JSON files (a support tool)",
+        description="Call ListDeployments, ListJobs and GetLineageInfo for a workspace and write "
+        "every response body, exactly as received, under --out.",
+    )
+    cmd.add_argument("--workspace", required=True, metavar="ID")
+    cmd.add_argument(
+        "--namespace",
+        action="append",
+        metavar="N",
+        help="only this namespace (repeatable; default: the configured ones)",
+    )
+    cmd.add_argument("--out", required=True, type=Path, metavar="DIR")
+    cmd.set_defaults(handler=run_fetch)
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    """`fetch`: raw responses to files; exit 1 if any namespace or job failed."""
+    settings = _settings(args)
+    workspace = settings.workspace(args.workspace)
+    credentials = load_credentials(workspace)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    with FlinkClient(workspace, credentials, recorder=_file_recorder(out)) as client:
+        results = fetch_workspace(client, args.namespace)
+    failures = 0
+    for result in results:
+        failed = len(result.failed) + (0 if result.listed else 1)
+        failures += failed
+        print(
+            f"{workspace.id}/{result.namespace}: {len(result.deployments)} deployments, "
+            f"{sum(d.succeeded for d in result.deployments)} lineage fetched, "
+            f"{result.without_job} without a job, {failed} failed"
+        )
+        for error in [result.listing_error, *(d.error for d in result.failed)]:
+            if error is not None:
+                print(f"  error: {error}", file=sys.stderr)
+    print(f"written to {out}")
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
+def _file_recorder(out: Path) -> Callable[[str, ApiContext, dict[str, Any], Any], None]:
+    def record(action: str, context: ApiContext, params: dict[str, Any], body: Any) -> None:
+        folder = out / _safe(context.namespace or "_")
+        if action == "ListDeployments":
+            name = f"deployments.page-{params.get('pageIndex', 1)}.json"
+        else:
+            folder = folder / _safe(context.deployment or "_")
+            name = (
+                f"jobs.page-{params.get('pageIndex', 1)}.json"
+                if action == "ListJobs"
+                else f"lineage.{_safe(context.job or '_')}.json"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(json.dumps(body, indent=2, ensure_ascii=False), "utf-8")
+
+    return record
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name.strip()) or "_"
+
+
+# -- simulate -------------------------------------------------------------------------------
+
+
+def _add_simulate(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "simulate",
+        help="run the built-in API simulator (for the demo, tests and benchmarks)",
+        description="Serve ListDeployments, ListJobs and GetLineageInfo for a generated workspace "
+        "that changes over time. Requests must be signed with the printed credentials.",
+    )
+    cmd.add_argument("--host", default="127.0.0.1")
+    cmd.add_argument("--port", type=int, default=8085)
+    cmd.add_argument("--workspace", default="sim-workspace", metavar="ID")
+    cmd.add_argument("--seed", type=int, default=7)
+    cmd.add_argument("--size", choices=["demo", "bench"], default="demo")
+    cmd.add_argument("--namespaces", type=int, help="override the number of namespaces")
+    cmd.add_argument("--deployments", type=int, help="override deployments per namespace")
+    cmd.add_argument(
+        "--change-every",
+        metavar="DURATION",
+        help="apply a round of random lineage changes this often, e.g. 20s",
+    )
+    cmd.add_argument("--latency", default="0s", metavar="DURATION", help="added to every response")
+    cmd.add_argument("--throttle-rate", type=float, default=0.0)
+    cmd.add_argument("--error-rate", type=float, default=0.0)
+    cmd.add_argument("--malformed-rate", type=float, default=0.0)
+    cmd.add_argument("--slow-rate", type=float, default=0.0)
+    cmd.set_defaults(handler=run_simulate)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """`simulate`: serve until SIGINT/SIGTERM."""
+    from dataclasses import replace
+
+    from exporter.simulator import Faults, Simulator, World, WorldSize
+
+    size = WorldSize.benchmark() if args.size == "bench" else WorldSize()
+    if args.namespaces:
+        size = replace(size, namespaces=args.namespaces)
+    if args.deployments:
+        size = replace(size, deployments_per_namespace=args.deployments)
+    faults = Faults(
+        latency=parse_duration(args.latency).total_seconds(),
+        throttle_rate=args.throttle_rate,
+        server_error_rate=args.error_rate,
+        malformed_rate=args.malformed_rate,
+        slow_rate=args.slow_rate,
+    )
+    world = World(args.workspace, seed=args.seed, size=size)
+    sim = Simulator(world, host=args.host, port=args.port, faults=faults, seed=args.seed)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    sim.start()
+    print(
+        f"simulator serving workspace {world.workspace_id} at {sim.url} "
+        f"({world.deployment_count()} deployments in {len(world.namespaces)} namespaces: "
+        f"{', '.join(world.namespaces)})",
+        flush=True,
+    )
+    print(
+        f"sign requests with ALIBABA_CLOUD_ACCESS_KEY_ID={sim.access_key_id} "
+        f"ALIBABA_CLOUD_ACCESS_KEY_SECRET={sim.access_key_secret}",
+        flush=True,
+    )
+    interval = parse_duration(args.change_every).total_seconds() if args.change_every else None
+    try:
+        while not stop.wait(interval):
+            for change in world.advance():
+                log.info("simulated change: %s", change)
+    finally:
+        sim.stop()
+    return EXIT_OK

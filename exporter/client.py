@@ -1,0 +1,368 @@
+"""The Flink OpenAPI client: signed requests, paging, bounded concurrency and retries.
+
+Returns wire models. A transient failure (throttling, 5xx, timeout, connection error) is retried
+with exponential backoff and full jitter until the attempts or the time budget run out; a
+signature, credential or parameter error is raised at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from exporter.config import Credentials, WorkspaceSettings
+from exporter.errors import ApiContext, ApiError, AuthError, PayloadError
+from exporter.signing import API_VERSION, AcsSignatureAuth
+from exporter.wire import (
+    Deployment,
+    DeploymentPage,
+    Envelope,
+    Job,
+    JobPage,
+    LineageResponse,
+    Page,
+    parse_body,
+)
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=Page)
+E = TypeVar("E", bound=Envelope)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PAGE_SIZE = 100
+MAX_PAGES = 10_000  # a guard against an API that never reaches totalSize
+AUTH_CODES = (
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidAccessKeyId",
+    "InvalidSecurityToken",
+    "InvalidTimeStamp",
+    "SignatureNonceUsed",
+    "Forbidden",
+    "NoPermission",
+)
+
+# Called with (action, context, request params, decoded body) for every successful response.
+ResponseRecorder = Callable[[str, ApiContext, dict[str, Any], Any], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in attempts and in total time."""
+
+    max_attempts: int = 8
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait before attempt `attempt + 1` (attempt counts from 1)."""
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+@dataclass
+class ClientStats:
+    """Counters for benchmarks, metrics and the sync summary; safe to update from threads."""
+
+    requests: int = 0
+    retries: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    errors_by_code: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def started(self) -> None:
+        with self._lock:
+            self.requests += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def finished(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def failed(self, code: str, retried: bool) -> None:
+        with self._lock:
+            self.errors_by_code[code] += 1
+            self.retries += int(retried)
+
+
+class _RateLimiter:
+    """Spaces request starts so that at most `per_second` begin in any second."""
+
+    def __init__(self, per_second: float | None) -> None:
+        self._interval = 1.0 / per_second if per_second else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self._interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class _Transient(Exception):
+    """An attempt failed in a way worth retrying; carries the error to raise if retries run out."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class FlinkClient:
+    """A client for one workspace. Thread-safe: share it between fetch workers."""
+
+    def __init__(
+        self,
+        settings: WorkspaceSettings,
+        credentials: Credentials,
+        *,
+        retry: RetryPolicy | None = None,
+        recorder: ResponseRecorder | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stats = ClientStats()
+        self._retry = retry or RetryPolicy()
+        self._recorder = recorder
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._slots = threading.BoundedSemaphore(settings.concurrency)
+        self._rate = _RateLimiter(settings.requests_per_second)
+        token = credentials.security_token
+        self._http = httpx.Client(
+            base_url=settings.base_url,
+            auth=AcsSignatureAuth(
+                credentials.access_key_id,
+                credentials.access_key_secret.get_secret_value(),
+                token.get_secret_value() if token else None,
+            ),
+            timeout=httpx.Timeout(
+                settings.read_timeout.total_seconds(),
+                connect=settings.connect_timeout.total_seconds(),
+            ),
+            verify=str(settings.ca_bundle) if settings.ca_bundle else True,
+            headers={"accept": "application/json", "workspace": settings.id},
+            limits=httpx.Limits(max_connections=settings.concurrency),
+        )
+
+    def __enter__(self) -> FlinkClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the three calls -------------------------------------------------------------------
+
+    def list_deployments(self, namespace: str) -> list[Deployment]:
+        """Every deployment of the namespace, paged to the end."""
+        context = ApiContext(self.settings.id, namespace)
+        path = f"/api/v2/namespaces/{quote(namespace, safe='')}/deployments"
+        pages = self._pages("ListDeployments", path, {}, context, DeploymentPage)
+        return [d for page in pages for d in page.data]
+
+    def list_jobs(self, namespace: str, deployment_id: str) -> list[Job]:
+        """Every job instance of the deployment (the current one and older ones), paged."""
+        context = ApiContext(self.settings.id, namespace, deployment_id)
+        path = f"/api/v2/namespaces/{quote(namespace, safe='')}/jobs"
+        params = {"deploymentId": deployment_id}
+        pages = self._pages("ListJobs", path, params, context, JobPage)
+        return [j for page in pages for j in page.data]
+
+    def newest_job(self, namespace: str, deployment_id: str) -> Job | None:
+        """The deployment's job instance with the largest createdAt, or None if it has none."""
+        return newest(self.list_jobs(namespace, deployment_id))
+
+    def get_lineage(self, namespace: str, deployment_id: str, job_id: str) -> LineageResponse:
+        """The lineage of one job instance (idType JOB, direction BOTH)."""
+        context = ApiContext(self.settings.id, namespace, deployment_id, job_id)
+        body = {
+            "id": job_id,
+            "idType": "JOB",
+            "depth": self.settings.depth,
+            "direction": "BOTH",
+            "isColumnLevel": self.settings.column_level,
+            "namespace": namespace,
+            "workspace": self.settings.id,
+        }
+        response = self._call(
+            "GetLineageInfo", "POST", "/meta/v2/lineage", context, LineageResponse, body=body
+        )
+        if response.data is None:
+            raise PayloadError(
+                context, "GetLineageInfo", "data", "missing on a successful response"
+            )
+        return response
+
+    # -- paging, retries, error classification ---------------------------------------------
+
+    def _pages(
+        self,
+        action: str,
+        path: str,
+        params: dict[str, Any],
+        context: ApiContext,
+        model: type[P],
+    ) -> list[P]:
+        pages: list[P] = []
+        seen = 0
+        for index in range(1, MAX_PAGES + 1):
+            query = {**params, "pageIndex": index, "pageSize": PAGE_SIZE}
+            page = self._call(action, "GET", path, context, model, params=query)
+            pages.append(page)
+            count = len(page.data)  # type: ignore[attr-defined]
+            seen += count
+            if count == 0 or seen >= page.total_size:
+                break
+        return pages
+
+    def _call(
+        self,
+        action: str,
+        method: str,
+        path: str,
+        context: ApiContext,
+        model: type[E],
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> E:
+        content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        headers = {"x-acs-action": action, "x-acs-version": API_VERSION}
+        if content is not None:
+            headers["content-type"] = "application/json; charset=utf-8"
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                decoded = self._attempt(action, method, path, context, params, content, headers)
+            except _Transient as transient:
+                error = transient.error
+                delay = self._retry.delay(attempt, self._rng)
+                out_of_time = time.monotonic() - started + delay > self._budget
+                if attempt >= self._retry.max_attempts or out_of_time:
+                    self.stats.failed(error.code or "transient", retried=False)
+                    raise error.after_attempts(attempt) from None
+                self.stats.failed(error.code or "transient", retried=True)
+                log.info(
+                    "retrying %s for %s in %.2fs: %s", action, context.describe(), delay, error
+                )
+                self._sleep(delay)
+                continue
+            parsed = parse_body(model, decoded, context, action)
+            if self._recorder is not None:
+                self._recorder(action, context, {**(params or {}), **(body or {})}, decoded)
+            return parsed
+
+    @property
+    def _budget(self) -> float:
+        return self.settings.retry_budget.total_seconds()
+
+    def _attempt(
+        self,
+        action: str,
+        method: str,
+        path: str,
+        context: ApiContext,
+        params: dict[str, Any] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> Any:
+        """One signed request; returns the decoded body of a successful response."""
+        self._rate.wait()
+        with self._slots:
+            self.stats.started()
+            try:
+                response = self._http.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TimeoutException as exc:
+                raise _Transient(
+                    ApiError(context, action, code="Timeout", message=type(exc).__name__)
+                ) from None
+            except httpx.TransportError as exc:
+                raise _Transient(
+                    ApiError(context, action, code="ConnectionError", message=str(exc))
+                ) from None
+            finally:
+                self.stats.finished()
+        return _decode(response, action, context)
+
+
+def _decode(response: httpx.Response, action: str, context: ApiContext) -> Any:
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        if status >= 500:
+            raise _Transient(ApiError(context, action, status=status, code="ServerError")) from None
+        if status >= 400:
+            raise ApiError(context, action, status=status, message=response.text[:200]) from None
+        raise PayloadError(context, action, "(body)", "not valid JSON") from None
+    if isinstance(body, dict) and "Code" in body and ("RequestId" in body or status >= 400):
+        raise _classify_gateway(context, action, status, body)
+    if isinstance(body, dict) and (body.get("success") is False or status >= 400):
+        raise _classify_api(context, action, status, body)
+    return body
+
+
+def _classify_gateway(
+    context: ApiContext, action: str, status: int, body: dict[str, Any]
+) -> Exception:
+    """A gateway error body: {RequestId, HostId, Code, Message, Recommend}."""
+    code = str(body.get("Code") or "")
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "message": body.get("Message"),
+        "request_id": body.get("RequestId"),
+    }
+    if code.startswith("Throttling") or code == "ServiceUnavailable" or status >= 500:
+        return _Transient(ApiError(context, action, retryable=True, **kwargs))
+    if code.startswith(AUTH_CODES) or status in (401, 403):
+        return AuthError(context, action, **kwargs)
+    return ApiError(context, action, **kwargs)
+
+
+def _classify_api(context: ApiContext, action: str, status: int, body: dict[str, Any]) -> Exception:
+    """An API error body: {success: false, httpCode, errorCode, errorMessage, requestId}."""
+    envelope = Envelope.model_validate(body)
+    code = envelope.error_code or ""
+    http_code = envelope.http_code or status
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "code": code or None,
+        "message": envelope.error_message,
+        "request_id": envelope.request_id,
+    }
+    if code.startswith("Throttling") or status >= 500 or http_code >= 500:
+        return _Transient(ApiError(context, action, retryable=True, **kwargs))
+    return ApiError(context, action, **kwargs)
+
+
+def newest(jobs: list[Job]) -> Job | None:
+    """The job with the largest createdAt (ties: the largest job ID), or None."""
+    if not jobs:
+        return None
+    return max(jobs, key=lambda j: (j.created_at or _EPOCH, j.job_id))

@@ -1,0 +1,274 @@
+"""Configuration: one validated `Settings` tree from a TOML file plus environment overrides.
+
+Layering (highest wins): `LINEAGE_EXPORTER_DATABASE_URL`, then the TOML file. The file path comes
+from `--config`, else `LINEAGE_EXPORTER_CONFIG`, else `config/exporter.toml`. Secrets never live in
+this tree: a workspace only names the environment variables or the secrets file that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from exporter.errors import ConfigError, CredentialsError
+
+CONFIG_ENV = "LINEAGE_EXPORTER_CONFIG"
+DATABASE_URL_ENV = "LINEAGE_EXPORTER_DATABASE_URL"
+DEFAULT_CONFIG_PATH = Path("config/exporter.toml")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse "15m", "90s", "1h30m", "250ms" or a number of seconds into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as '15m', '90s' or '1h30m'")
+    text = value.strip().replace(" ", "")
+    if not text or _DURATION_PART.sub("", text):
+        raise ValueError(f"{value!r} is not a duration such as '15m', '90s' or '1h30m'")
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///lineage.db"
+
+    @model_validator(mode="after")
+    def _known_backend(self) -> DatabaseSettings:
+        if not self.url.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "url must start with 'sqlite' or 'postgresql' (e.g. postgresql+psycopg)"
+            )
+        return self
+
+
+class ScheduleSettings(_Section):
+    interval: Duration | None = None
+    cron: str | None = None
+    # Spreads the workspaces' runs so that they do not all hit the API at the same second.
+    jitter: Duration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleSettings:
+        if self.interval is not None and self.cron is not None:
+            raise ValueError("set either 'interval' or 'cron', not both")
+        if self.interval is not None and self.interval.total_seconds() < 1:
+            raise ValueError("interval must be at least 1s")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError("cron must have five fields, e.g. '*/15 * * * *'")
+        return self
+
+    @property
+    def effective_interval(self) -> timedelta:
+        """The interval to use when no cron is set (default: every 15 minutes)."""
+        return self.interval or timedelta(minutes=15)
+
+
+class CredentialSettings(_Section):
+    """Where a workspace's credentials are read from: environment variables or a secrets file."""
+
+    access_key_id_env: str = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+    access_key_secret_env: str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a name
+    security_token_env: str = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105 - a name
+    # A TOML file with access_key_id, access_key_secret and optionally security_token.
+    secrets_file: Path | None = None
+
+
+class WorkspaceSettings(_Section):
+    id: Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)] = Field(
+        min_length=1
+    )
+    region: str | None = None
+    endpoint: str | None = None
+    namespaces: list[str] = Field(min_length=1)
+    concurrency: int = Field(default=8, ge=1, le=64)
+    requests_per_second: float | None = Field(default=None, gt=0)
+    column_level: bool = True
+    depth: int = Field(default=1, ge=1, le=10)
+    connect_timeout: Duration = timedelta(seconds=5)
+    read_timeout: Duration = timedelta(seconds=30)
+    # Retries of one request stop when this much time has passed since its first attempt.
+    retry_budget: Duration = timedelta(seconds=60)
+    ca_bundle: Path | None = None
+    credentials: CredentialSettings = CredentialSettings()
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> WorkspaceSettings:
+        if (self.region is None) == (self.endpoint is None):
+            raise ValueError("set exactly one of 'region' (e.g. cn-hangzhou) or 'endpoint'")
+        if self.endpoint is not None and not self.endpoint.startswith(("https://", "http://")):
+            raise ValueError("endpoint must start with https:// (or http:// for the simulator)")
+        if len(set(self.namespaces)) != len(self.namespaces):
+            raise ValueError("namespaces must not repeat")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """The API endpoint: the explicit one, or the region's public endpoint."""
+        if self.endpoint is not None:
+            return self.endpoint.rstrip("/")
+        return f"https://ververica.{self.region}.aliyuncs.com"
+
+
+class _DatabaseUrlFromEnv(PydanticBaseSettingsSource):
+    """`LINEAGE_EXPORTER_DATABASE_URL` overrides `[database] url`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        url = os.environ.get(DATABASE_URL_ENV)
+        return {"database": {"url": url}} if url else {}
+
+
+class Settings(BaseSettings):
+    """The whole configuration, validated once at start-up."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    database: DatabaseSettings = DatabaseSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    workspaces: list[WorkspaceSettings] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_workspaces(self) -> Settings:
+        ids = [w.id for w in self.workspaces]
+        if len(set(ids)) != len(ids):
+            raise ValueError("workspace ids must be unique")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (_DatabaseUrlFromEnv(settings_cls), init_settings)
+
+    def workspace(self, workspace_id: str) -> WorkspaceSettings:
+        """The configured workspace with this id, or a ConfigError listing the known ones."""
+        for ws in self.workspaces:
+            if ws.id == workspace_id:
+                return ws
+        known = ", ".join(w.id for w in self.workspaces)
+        raise ConfigError(f"workspace {workspace_id!r} is not configured (configured: {known})")
+
+
+def resolve_config_path(cli_path: str | Path | None) -> Path:
+    """--config, else LINEAGE_EXPORTER_CONFIG, else config/exporter.toml."""
+    if cli_path:
+        return Path(cli_path)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG_PATH
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate the TOML file; every problem becomes a ConfigError naming the key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found (set --config or {CONFIG_ENV}; "
+            "config/exporter.example.toml is a commented example)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_key_path(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"config file {path} is invalid: {problems}") from None
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An AccessKey pair, with an STS token when the credentials are temporary."""
+
+    access_key_id: str
+    access_key_secret: SecretStr
+    security_token: SecretStr | None = None
+
+
+def load_credentials(workspace: WorkspaceSettings) -> Credentials:
+    """Read the workspace's credentials from its secrets file or its environment variables."""
+    source = workspace.credentials
+    if source.secrets_file is not None:
+        return _credentials_from_file(workspace.id, source.secrets_file)
+    key_id = os.environ.get(source.access_key_id_env, "").strip()
+    secret = os.environ.get(source.access_key_secret_env, "").strip()
+    token = os.environ.get(source.security_token_env, "").strip()
+    missing = [
+        name
+        for name, value in (
+            (source.access_key_id_env, key_id),
+            (source.access_key_secret_env, secret),
+        )
+        if not value
+    ]
+    if missing:
+        raise CredentialsError(
+            f"workspace {workspace.id}: credentials missing, set {' and '.join(missing)}"
+        )
+    return Credentials(key_id, SecretStr(secret), SecretStr(token) if token else None)
+
+
+def _credentials_from_file(workspace_id: str, path: Path) -> Credentials:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        # The exception text of a TOML error may quote file content: keep only its type.
+        raise CredentialsError(
+            f"workspace {workspace_id}: secrets file {path} cannot be read ({type(exc).__name__})"
+        ) from None
+    key_id = str(data.get("access_key_id", "")).strip()
+    secret = str(data.get("access_key_secret", "")).strip()
+    token = str(data.get("security_token", "")).strip()
+    if not key_id or not secret:
+        raise CredentialsError(
+            f"workspace {workspace_id}: secrets file {path} must set access_key_id and "
+            "access_key_secret"
+        )
+    return Credentials(key_id, SecretStr(secret), SecretStr(token) if token else None)

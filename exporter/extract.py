@@ -1,0 +1,124 @@
+"""Extract: for each namespace, its deployments, the newest job of each and that job's lineage.
+
+Per-deployment work (ListJobs then GetLineageInfo) runs on a thread pool as wide as the
+workspace's `concurrency`; the client's own semaphore keeps the requests in flight within it.
+Failures are captured per namespace (listing) and per deployment (jobs or lineage), never raised,
+so the caller decides what a partial result means.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from exporter.client import FlinkClient
+from exporter.errors import ExporterError
+from exporter.wire import Deployment, Job, LineageResponse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeploymentFetch:
+    """What the API said about one deployment in this pass."""
+
+    namespace: str
+    deployment: Deployment
+    job: Job | None = None
+    lineage: LineageResponse | None = None
+    error: ExporterError | None = None
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def has_job(self) -> bool:
+        return self.job is not None or self.error is not None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None and self.lineage is not None
+
+
+@dataclass
+class NamespaceFetch:
+    """One namespace: its listing error, or the fetch of every listed deployment."""
+
+    namespace: str
+    listing_error: ExporterError | None = None
+    deployments: list[DeploymentFetch] = field(default_factory=list)
+
+    @property
+    def listed(self) -> bool:
+        return self.listing_error is None
+
+    @property
+    def without_job(self) -> int:
+        return sum(1 for d in self.deployments if not d.has_job)
+
+    @property
+    def failed(self) -> list[DeploymentFetch]:
+        return [d for d in self.deployments if d.error is not None]
+
+
+ProgressCallback = Callable[[DeploymentFetch], None]
+
+
+def fetch_deployment(
+    client: FlinkClient, namespace: str, deployment: Deployment
+) -> DeploymentFetch:
+    """ListJobs, choose the newest instance, GetLineageInfo; any API failure is captured."""
+    try:
+        job = client.newest_job(namespace, deployment.deployment_id)
+        if job is None:
+            return DeploymentFetch(namespace, deployment)
+        lineage = client.get_lineage(namespace, deployment.deployment_id, job.job_id)
+        return DeploymentFetch(namespace, deployment, job, lineage)
+    except ExporterError as exc:
+        log.warning("%s", exc)
+        return DeploymentFetch(namespace, deployment, error=exc)
+
+
+def fetch_workspace(
+    client: FlinkClient,
+    namespaces: list[str] | None = None,
+    on_deployment: ProgressCallback | None = None,
+) -> list[NamespaceFetch]:
+    """Fetch every configured namespace (or the given ones) of the client's workspace."""
+    listings = [_list_namespace(client, ns) for ns in namespaces or client.settings.namespaces]
+    workers = client.settings.concurrency
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+        pending = [
+            (
+                result,
+                [
+                    pool.submit(_fetch_and_report, client, result.namespace, d, on_deployment)
+                    for d in deployments
+                ],
+            )
+            for result, deployments in listings
+        ]
+        for result, futures in pending:
+            result.deployments = [f.result() for f in futures]
+    return [result for result, _ in listings]
+
+
+def _list_namespace(client: FlinkClient, namespace: str) -> tuple[NamespaceFetch, list[Deployment]]:
+    try:
+        return NamespaceFetch(namespace), client.list_deployments(namespace)
+    except ExporterError as exc:
+        log.warning("%s", exc)
+        return NamespaceFetch(namespace, listing_error=exc), []
+
+
+def _fetch_and_report(
+    client: FlinkClient,
+    namespace: str,
+    deployment: Deployment,
+    on_deployment: ProgressCallback | None,
+) -> DeploymentFetch:
+    fetched = fetch_deployment(client, namespace, deployment)
+    if on_deployment is not None:
+        on_deployment(fetched)
+    return fetched

@@ -1,0 +1,475 @@
+"""The simulator's HTTP server: routes, gateway-style signature checks and fault injection."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from exporter import signing
+from exporter.simulator.world import SimDeployment, World
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ACCESS_KEY_ID = "sim-access-key-id"
+DEFAULT_ACCESS_KEY_SECRET = "sim-access-key-secret"  # noqa: S105 - the simulator's own test key
+MAX_CLOCK_SKEW = timedelta(minutes=15)
+
+
+@dataclass
+class Faults:
+    """Faults to inject. Rates are probabilities per request; sets target specific jobs."""
+
+    latency: float = 0.0  # seconds added to every response
+    throttle_rate: float = 0.0
+    server_error_rate: float = 0.0
+    malformed_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 5.0
+    # Job IDs whose GetLineageInfo fails: "error" (HTTP 500 every time), "malformed", "bad-shape"
+    job_faults: dict[str, str] = field(default_factory=dict)
+    # Namespaces whose ListDeployments fails with HTTP 500.
+    failing_namespaces: set[str] = field(default_factory=set)
+    # The next N requests are throttled (then requests succeed again).
+    throttle_next: int = 0
+    server_error_next: int = 0
+
+
+@dataclass
+class RequestStats:
+    """What the simulator saw: totals per action, rejections, and the most requests in flight."""
+
+    by_action: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    nonces: list[str] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_action.values())
+
+
+class Simulator:
+    """The API simulator: start it, point a workspace's `endpoint` at `url`, stop it."""
+
+    def __init__(
+        self,
+        world: World | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_key_id: str = DEFAULT_ACCESS_KEY_ID,
+        access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
+        security_token: str | None = None,
+        faults: Faults | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.world = world or World()
+        self.faults = faults or Faults()
+        self.stats = RequestStats()
+        self.access_key_id = access_key_id
+        self.access_key_secret = access_key_secret
+        self.security_token = security_token
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._seen_nonces: dict[str, float] = {}
+        self._server = _Server((host, port), _Handler, self)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Simulator:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="simulator"
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def respond(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any]:
+        """The whole server side of one request: faults, gateway checks, then the API."""
+        action = headers.get("x-acs-action", "?")
+        with self._lock:
+            self.stats.in_flight += 1
+            self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
+            self.stats.by_action[action] += 1
+        try:
+            self._delay()
+            rejected = self.check_request(method, target, headers, body)
+            if rejected is not None:
+                with self._lock:
+                    self.stats.rejected[rejected[1].get("Code", "?")] += 1
+                return rejected
+            fault = self.injected_fault(action)
+            if fault is not None:
+                return fault
+            if self.faults.malformed_rate and self._roll() < self.faults.malformed_rate:
+                return 200, b'{"success": true, "data": ['
+            return self.handle(method, target, headers, body)
+        finally:
+            with self._lock:
+                self.stats.in_flight -= 1
+
+    def _roll(self) -> float:
+        with self._lock:
+            return self._rng.random()
+
+    def _delay(self) -> None:
+        if self.faults.latency:
+            time.sleep(self.faults.latency)
+        if self.faults.slow_rate and self._roll() < self.faults.slow_rate:
+            time.sleep(self.faults.slow_seconds)
+
+    # -- the gateway ---------------------------------------------------------------------------
+
+    def check_request(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]] | None:
+        """Verify the signature as the gateway does; returns an error response or None."""
+        auth = headers.get("authorization", "")
+        fields = _parse_authorization(auth)
+        if fields is None:
+            return _gateway_error(
+                400,
+                "IncompleteSignature",
+                "The Authorization header is missing or not ACS3-HMAC-SHA256.",
+            )
+        if fields["Credential"] != self.access_key_id:
+            return _gateway_error(
+                404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+            )
+        names = fields["SignedHeaders"].split(";")
+        required = {
+            "host",
+            "x-acs-action",
+            "x-acs-version",
+            "x-acs-date",
+            "x-acs-signature-nonce",
+            "x-acs-content-sha256",
+        }
+        if not required <= set(names) or any(n not in headers for n in names):
+            return _gateway_error(
+                400,
+                "IncompleteSignature",
+                "The request signature does not conform to Aliyun standards.",
+            )
+        if headers["x-acs-content-sha256"] != hashlib.sha256(body).hexdigest():
+            return _gateway_error(
+                400,
+                "SignatureDoesNotMatch",
+                "The x-acs-content-sha256 does not match the request body.",
+            )
+        try:
+            sent_at = datetime.strptime(headers["x-acs-date"], signing.DATE_FORMAT).replace(
+                tzinfo=UTC
+            )
+        except ValueError:
+            return _gateway_error(400, "InvalidTimeStamp.Format", "x-acs-date is not a UTC time.")
+        if abs(datetime.now(UTC) - sent_at) > MAX_CLOCK_SKEW:
+            return _gateway_error(
+                400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
+            )
+        if self.security_token and headers.get("x-acs-security-token") != self.security_token:
+            return _gateway_error(
+                400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken is invalid."
+            )
+        path, _, query = target.partition("?")
+        params = parse_qsl(query, keep_blank_values=True)
+        canonical = signing.canonical_request(
+            method, path, params, headers, names, headers["x-acs-content-sha256"]
+        )
+        expected = signing.signature(self.access_key_secret, signing.string_to_sign(canonical))
+        if not hmac.compare_digest(expected, fields["Signature"]):
+            return _gateway_error(
+                400,
+                "SignatureDoesNotMatch",
+                "The request signature does not conform to Aliyun standards.",
+            )
+        if not self._fresh_nonce(headers["x-acs-signature-nonce"]):
+            return _gateway_error(
+                400, "SignatureNonceUsed", "Specified signature nonce was used already."
+            )
+        if not headers.get("workspace"):
+            return _gateway_error(400, "MissingWorkspace", "The header 'workspace' is required.")
+        return None
+
+    def _fresh_nonce(self, nonce: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if nonce in self._seen_nonces:
+                return False
+            horizon = now - MAX_CLOCK_SKEW.total_seconds() * 2
+            if len(self._seen_nonces) > 100_000:
+                self._seen_nonces = {n: t for n, t in self._seen_nonces.items() if t > horizon}
+            self._seen_nonces[nonce] = now
+            self.stats.nonces.append(nonce)
+            return True
+
+    def injected_fault(self, action: str) -> tuple[int, dict[str, Any]] | None:
+        """A random or scheduled throttling / server error, if one is due for this request."""
+        f = self.faults
+        with self._lock:
+            if f.throttle_next > 0:
+                f.throttle_next -= 1
+                return _gateway_error(
+                    429, "Throttling.User", "Request was denied due to user flow control."
+                )
+            if f.server_error_next > 0:
+                f.server_error_next -= 1
+                return _gateway_error(
+                    503,
+                    "ServiceUnavailable",
+                    "The request has failed due to a temporary failure of the server.",
+                )
+            roll = self._rng.random()
+        if roll < f.throttle_rate:
+            return _gateway_error(
+                429, "Throttling.Api", "Request was denied due to API flow control."
+            )
+        if roll < f.throttle_rate + f.server_error_rate:
+            return 500, _api_error(500, "InternalError", f"{action} failed unexpectedly.")
+        return None
+
+    # -- the API -------------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any]:
+        """Route one verified request; returns (status, JSON-able body or raw bytes)."""
+        path, _, query = target.partition("?")
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        action = headers.get("x-acs-action", "")
+        workspace = headers.get("workspace", "")
+        if workspace != self.world.workspace_id:
+            return 403, _api_error(
+                403,
+                "WorkspaceNotFound",
+                f"workspace {workspace} does not exist or is not accessible",
+            )
+        with self.world.lock:
+            if method == "GET" and len(parts) == 5 and parts[:3] == ["api", "v2", "namespaces"]:
+                if parts[4] == "deployments" and action == "ListDeployments":
+                    return self._list_deployments(parts[3], params)
+                if parts[4] == "jobs" and action == "ListJobs":
+                    return self._list_jobs(parts[3], params)
+            if (
+                method == "POST"
+                and parts == ["meta", "v2", "lineage"]
+                and action == "GetLineageInfo"
+            ):
+                return self._lineage(body)
+        return 404, _gateway_error(
+            404, "InvalidAction.NotFound", f"Specified api {action} is not found."
+        )[1]
+
+    def _page(self, items: list[dict[str, Any]], params: dict[str, str]) -> tuple[int, Any]:
+        try:
+            index = int(params.get("pageIndex", "1"))
+            size = int(params.get("pageSize", "10"))
+        except ValueError:
+            return 400, _api_error(400, "InvalidParameter", "pageIndex and pageSize are integers")
+        if index < 1 or not 1 <= size <= 100:
+            return 400, _api_error(400, "InvalidParameter", "pageSize must be between 1 and 100")
+        chunk = items[(index - 1) * size : index * size]
+        return 200, {
+            **_ok(chunk),
+            "pageIndex": index,
+            "pageSize": size,
+            "totalSize": str(len(items)) if index % 2 == 0 else len(items),
+        }
+
+    def _list_deployments(self, namespace: str, params: dict[str, str]) -> tuple[int, Any]:
+        ns = self.world.namespaces.get(namespace)
+        if ns is None:
+            return 404, _api_error(404, "NamespaceNotFound", f"namespace {namespace} not found")
+        if namespace in self.faults.failing_namespaces:
+            return 500, _api_error(500, "InternalError", "ListDeployments failed")
+        return self._page(
+            [_deployment_json(self.world.workspace_id, d) for d in ns.deployments.values()], params
+        )
+
+    def _list_jobs(self, namespace: str, params: dict[str, str]) -> tuple[int, Any]:
+        ns = self.world.namespaces.get(namespace)
+        if ns is None:
+            return 404, _api_error(404, "NamespaceNotFound", f"namespace {namespace} not found")
+        deployment_id = params.get("deploymentId", "")
+        if not deployment_id:
+            return 400, _api_error(400, "InvalidParameter", "deploymentId is required")
+        deployment = ns.deployments.get(deployment_id)
+        if deployment is None:
+            return 404, _api_error(
+                404, "DeploymentNotFound", f"deployment {deployment_id} not found"
+            )
+        # Newest last, so a client that takes the first item gets the wrong job.
+        jobs = [_job_json(self.world.workspace_id, deployment, j) for j in deployment.jobs]
+        return self._page(jobs, params)
+
+    def _lineage(self, body: bytes) -> tuple[int, Any]:
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            return 400, _api_error(400, "InvalidParameter", "the body is not JSON")
+        job_id = str(params.get("id", "")).strip()
+        namespace = str(params.get("namespace", ""))
+        if params.get("idType") != "JOB" or not job_id:
+            return 400, _api_error(400, "InvalidParameter", "id and idType=JOB are required")
+        fault = self.faults.job_faults.get(job_id)
+        if fault == "error":
+            return 500, _api_error(500, "InternalError", f"lineage of job {job_id} unavailable")
+        if fault == "malformed":
+            return 200, b'{"success": true, "data": {"nodes": [ {"id": '
+        deployment = self.world.find_job(namespace, job_id)
+        if deployment is None:
+            return 404, _api_error(404, "JobNotFound", f"job {job_id} not found in {namespace}")
+        data = self.world.lineage(
+            namespace, deployment, job_id, bool(params.get("isColumnLevel", True))
+        )
+        if fault == "bad-shape":
+            data["nodes"] = [{"catalogName": "c", "databaseName": "d", "tables": "oops"}]
+        return 200, _ok(data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], simulator: Simulator
+    ) -> None:
+        self.simulator = simulator
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("simulator: " + format, *args)
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self._send(*self.server.simulator.respond(self.command, self.path, headers, body))
+
+    def _send(self, status: int, payload: Any) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json;charset=utf-8")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _parse_authorization(value: str) -> dict[str, str] | None:
+    algorithm, _, rest = value.partition(" ")
+    if algorithm != signing.ALGORITHM:
+        return None
+    fields = dict(part.strip().split("=", 1) for part in rest.split(",") if "=" in part)
+    if not {"Credential", "SignedHeaders", "Signature"} <= fields.keys():
+        return None
+    return fields
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+def _gateway_error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
+    return status, {
+        "RequestId": _request_id(),
+        "HostId": "ververica.sim.aliyuncs.com",
+        "Code": code,
+        "Message": message,
+        "Recommend": f"https://api.aliyun.com/troubleshoot?q={code}",
+    }
+
+
+def _api_error(status: int, code: str, message: str) -> dict[str, Any]:
+    return {
+        "requestId": _request_id(),
+        "success": False,
+        "httpCode": status,
+        "errorCode": code,
+        "errorMessage": message,
+        "data": None,
+    }
+
+
+def _ok(data: Any) -> dict[str, Any]:
+    return {
+        "requestId": _request_id(),
+        "success": True,
+        "httpCode": 200,
+        "errorCode": '""',
+        "errorMessage": '""',
+        "data": data,
+    }
+
+
+def _deployment_json(workspace: str, d: SimDeployment) -> dict[str, Any]:
+    job = d.current_job
+    return {
+        "deploymentId": d.id,
+        "name": d.name,
+        "namespace": d.namespace,
+        "workspace": workspace,
+        "executionMode": "STREAMING",
+        "createdAt": d.created_at_ms,
+        "modifiedAt": str(d.created_at_ms),
+        "labels": {"team": "data", "tier": 1},
+        "jobSummary": {"running": int(job is not None and job.status == "RUNNING")},
+    }
+
+
+def _job_json(workspace: str, d: SimDeployment, job: Any) -> dict[str, Any]:
+    return {
+        "jobId": job.id,
+        "deploymentId": d.id,
+        "deploymentName": d.name,
+        "namespace": d.namespace,
+        "workspace": workspace,
+        "createdAt": str(job.created_at_ms),
+        "startTime": job.created_at_ms // 1000,
+        "endTime": None,
+        "status": {"currentJobStatus": job.status},
+    }

@@ -1,0 +1,207 @@
+"""Pydantic models of the three API responses, as tolerant as the real API requires.
+
+Tolerant: unknown fields are kept, IDs are stripped of stray whitespace, "" / the two-character
+string `""` / null all mean "no error", times may be epoch seconds or milliseconds (or strings of
+them), numbers may arrive as strings. Strict where it matters: `data` and the lists inside it must
+have the documented shape, and a violation names the field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+
+from exporter.errors import ApiContext, PayloadError
+
+# Epoch values above this are milliseconds: 1e11 seconds is the year 5138.
+_MILLISECONDS_THRESHOLD = 100_000_000_000
+
+
+def _strip_id(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value.strip() if isinstance(value, str) else value
+
+
+def _no_error(value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip() in ("", '""', "null"):
+        return None
+    return value
+
+
+def _epoch(value: object) -> object:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            return text  # let pydantic try ISO-8601, and name the field if that fails too
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if abs(value) >= _MILLISECONDS_THRESHOLD else value
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    return value
+
+
+def _dict_or_empty(value: object) -> object:
+    return {} if value is None else value
+
+
+def _list_or_empty(value: object) -> object:
+    return [] if value is None else value
+
+
+Id = Annotated[str, BeforeValidator(_strip_id)]
+OptionalId = Annotated[str | None, BeforeValidator(_strip_id)]
+ErrorText = Annotated[str | None, BeforeValidator(_no_error)]
+EpochTime = Annotated[datetime | None, BeforeValidator(_epoch)]
+FreeForm = Annotated[dict[str, Any], BeforeValidator(_dict_or_empty)]
+T = TypeVar("T")
+ListOf = Annotated[list[T], BeforeValidator(_list_or_empty)]
+
+
+class WireModel(BaseModel):
+    """Keeps unknown fields; coerces numbers sent as strings (pydantic's lax mode)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+class Envelope(WireModel):
+    """The common part of every API response."""
+
+    success: bool = True
+    http_code: int | None = Field(default=None, alias="httpCode")
+    error_code: ErrorText = Field(default=None, alias="errorCode")
+    error_message: ErrorText = Field(default=None, alias="errorMessage")
+    request_id: str | None = Field(default=None, alias="requestId")
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The body exactly as the API sent it (for `fetch` and for the stored audit copy)."""
+        return self._raw
+
+
+class Page(Envelope):
+    page_index: int = Field(default=1, alias="pageIndex")
+    page_size: int = Field(default=10, alias="pageSize")
+    total_size: int = Field(default=0, alias="totalSize")
+
+
+class Deployment(WireModel):
+    deployment_id: Id = Field(alias="deploymentId")
+    name: str = ""
+    namespace: str | None = None
+    workspace: OptionalId = None
+    created_at: EpochTime = Field(default=None, alias="createdAt")
+    modified_at: EpochTime = Field(default=None, alias="modifiedAt")
+    labels: FreeForm = Field(default_factory=dict)
+
+
+class DeploymentPage(Page):
+    data: ListOf[Deployment]
+
+
+class JobStatus(WireModel):
+    current_job_status: str | None = Field(default=None, alias="currentJobStatus")
+
+
+class Job(WireModel):
+    job_id: Id = Field(alias="jobId")
+    deployment_id: OptionalId = Field(default=None, alias="deploymentId")
+    deployment_name: str | None = Field(default=None, alias="deploymentName")
+    namespace: str | None = None
+    workspace: OptionalId = None
+    created_at: EpochTime = Field(default=None, alias="createdAt")
+    start_time: EpochTime = Field(default=None, alias="startTime")
+    end_time: EpochTime = Field(default=None, alias="endTime")
+    status: JobStatus | None = None
+
+
+class JobPage(Page):
+    data: ListOf[Job]
+
+
+class Column(WireModel):
+    id: OptionalId = None
+    column_name: str = Field(alias="columnName", min_length=1)
+    nullable: bool | None = None
+    description: str | None = None
+    column_type: str | None = Field(default=None, alias="columnType")
+    column_native_type: str | None = Field(default=None, alias="columnNativeType")
+    created_at: EpochTime = Field(default=None, alias="createdAt")
+    modified_at: EpochTime = Field(default=None, alias="modifiedAt")
+    creator: str | None = None
+    modifier: str | None = None
+
+
+class Table(WireModel):
+    id: OptionalId = None
+    table_name: str = Field(alias="tableName", min_length=1)
+    with_: FreeForm = Field(default_factory=dict, alias="with")
+    properties: FreeForm = Field(default_factory=dict)
+    columns: ListOf[Column] = Field(default_factory=list)
+
+
+class Node(WireModel):
+    id: OptionalId = None
+    catalog_name: str = Field(alias="catalogName")
+    database_name: str = Field(alias="databaseName")
+    is_temporary: bool = Field(default=False, alias="isTemporary")
+    connector: str | None = None
+    tables: ListOf[Table] = Field(default_factory=list)
+
+
+class Relation(WireModel):
+    source: Id
+    destination: Id
+    job_id: OptionalId = Field(default=None, alias="jobId")
+
+
+class Edges(WireModel):
+    table_lineage: ListOf[Relation] = Field(default_factory=list, alias="tableLineage")
+    column_lineage: ListOf[Relation] = Field(default_factory=list, alias="columnLineage")
+
+
+class JobInfo(WireModel):
+    id: Id
+    properties: FreeForm = Field(default_factory=dict)
+
+
+class LineageInfo(WireModel):
+    nodes: ListOf[Node] = Field(default_factory=list)
+    edges: Edges = Field(default_factory=Edges)
+    job_infos: ListOf[JobInfo] = Field(default_factory=list, alias="jobInfos")
+
+
+class LineageResponse(Envelope):
+    data: LineageInfo | None = None
+
+
+M = TypeVar("M", bound=Envelope)
+
+
+def parse_body(model: type[M], body: Any, context: ApiContext, action: str) -> M:
+    """Validate a decoded JSON body; a shape error becomes a PayloadError naming the field."""
+    if not isinstance(body, dict):
+        raise PayloadError(context, action, "(body)", f"expected a JSON object, got {_kind(body)}")
+    try:
+        parsed = model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(body)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise PayloadError(context, action, field, f"{first['msg']}{more}") from None
+    parsed._raw = body
+    return parsed
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
