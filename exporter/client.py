@@ -136,6 +136,7 @@ class FlinkClient:
         retry: RetryPolicy | None = None,
         recorder: ResponseRecorder | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
@@ -143,6 +144,7 @@ class FlinkClient:
         self._retry = retry or RetryPolicy()
         self._recorder = recorder
         self._sleep = sleep
+        self._monotonic = monotonic
         self._rng = rng or random.Random()
         self._slots = threading.BoundedSemaphore(settings.concurrency)
         self._rate = _RateLimiter(settings.requests_per_second)
@@ -251,7 +253,7 @@ class FlinkClient:
         headers = {"x-acs-action": action, "x-acs-version": API_VERSION}
         if content is not None:
             headers["content-type"] = "application/json; charset=utf-8"
-        started = time.monotonic()
+        started = self._monotonic()
         attempt = 0
         while True:
             attempt += 1
@@ -260,7 +262,7 @@ class FlinkClient:
             except _Transient as transient:
                 error = transient.error
                 delay = self._retry.delay(attempt, self._rng)
-                out_of_time = time.monotonic() - started + delay > self._budget
+                out_of_time = self._monotonic() - started + delay > self._budget
                 if attempt >= self._retry.max_attempts or out_of_time:
                     self.stats.failed(error.code or "transient", retried=False)
                     raise error.after_attempts(attempt) from None

@@ -95,19 +95,17 @@ class Simulator:
 
     def start(self) -> Simulator:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="simulator"
+            target=self._server.serve_forever, args=(0.05,), daemon=True, name="simulator"
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
         if self._thread is not None:
+            self._server.shutdown()
             self._thread.join(timeout=5)
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
+            self._thread = None
+        self._server.server_close()
 
     def __enter__(self) -> Simulator:
         return self.start()

@@ -1,0 +1,44 @@
+"""A full fetch of a simulated workspace over loopback HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.extract import DeploymentFetch, fetch_workspace
+from exporter.simulator import Simulator
+
+
+def test_full_fetch_of_a_simulated_workspace(make_client: Any, simulator: Simulator) -> None:
+    seen: list[DeploymentFetch] = []
+    results = fetch_workspace(make_client(), on_deployment=seen.append)
+    world = simulator.world
+    assert [r.namespace for r in results] == sorted(world.namespaces)
+    for result in results:
+        ns = world.namespaces[result.namespace]
+        assert result.listed and not result.failed
+        assert sorted(d.deployment.deployment_id for d in result.deployments) == sorted(ns.deployments)
+        for fetched in result.deployments:
+            expected = ns.deployments[fetched.deployment.deployment_id].current_job
+            if expected is None:
+                assert fetched.job is None and not fetched.has_job
+                continue
+            assert fetched.job is not None and fetched.job.job_id == expected.id
+            assert fetched.lineage is not None and fetched.lineage.data is not None
+            assert fetched.lineage.data.nodes
+    assert len(seen) == sum(len(r.deployments) for r in results)
+
+
+def test_a_failing_job_and_a_failing_namespace_are_captured(
+    make_client: Any, simulator: Simulator
+) -> None:
+    world = simulator.world
+    namespaces = sorted(world.namespaces)
+    simulator.faults.failing_namespaces.add(namespaces[1])
+    victim = next(d for d in world.namespaces[namespaces[0]].deployments.values() if d.jobs)
+    assert victim.current_job is not None
+    simulator.faults.job_faults[victim.current_job.id] = "bad-shape"
+    first, second = fetch_workspace(make_client())
+    assert [f.deployment.deployment_id for f in first.failed] == [victim.id]
+    assert "tables" in str(first.failed[0].error)
+    assert not second.listed and second.deployments == []
+    assert "ListDeployments" in str(second.listing_error)

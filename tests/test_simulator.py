@@ -1,0 +1,140 @@
+"""The simulator rejects badly signed requests like the gateway, and its world changes over time."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from exporter.signing import AcsSignatureAuth
+from exporter.simulator import Simulator, World, WorldSize
+
+NS = "default-namespace"
+
+
+def signed(
+    sim: Simulator,
+    *,
+    secret: str | None = None,
+    clock: datetime | None = None,
+    nonce: str | None = None,
+    workspace: str | None = "ws-test",
+) -> httpx.Request:
+    headers = {"x-acs-action": "ListDeployments", "accept": "application/json"}
+    if workspace is not None:
+        headers["workspace"] = workspace
+    request = httpx.Request(
+        "GET", f"{sim.url}/api/v2/namespaces/{NS}/deployments", params={"pageSize": 5}, headers=headers
+    )
+    auth = AcsSignatureAuth(
+        sim.access_key_id,
+        secret or sim.access_key_secret,
+        clock=(lambda: clock) if clock else (lambda: datetime.now(UTC)),
+        **({"nonce": lambda: nonce} if nonce else {}),  # type: ignore[arg-type]
+    )
+    return next(auth.auth_flow(request))
+
+
+def send(request: httpx.Request) -> tuple[int, dict[str, Any]]:
+    with httpx.Client() as http:
+        response = http.send(request)
+    return response.status_code, response.json()
+
+
+def test_a_correctly_signed_request_is_served(simulator: Simulator) -> None:
+    status, body = send(signed(simulator))
+    assert status == 200 and body["success"] is True
+    assert len(body["data"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("tamper", "code"),
+    [
+        ("secret", "SignatureDoesNotMatch"),
+        ("body", "SignatureDoesNotMatch"),
+        ("query", "SignatureDoesNotMatch"),
+        ("stale", "InvalidTimeStamp.Expired"),
+        ("no-auth", "IncompleteSignature"),
+        ("no-workspace", "MissingWorkspace"),
+    ],
+)
+def test_gateway_rejections(simulator: Simulator, tamper: str, code: str) -> None:
+    if tamper == "secret":
+        request = signed(simulator, secret="wrong")
+    elif tamper == "stale":
+        request = signed(simulator, clock=datetime.now(UTC) - timedelta(minutes=20))
+    elif tamper == "no-workspace":
+        request = signed(simulator, workspace=None)
+    else:
+        request = signed(simulator)
+    if tamper == "body":
+        request = httpx.Request(request.method, request.url, headers=request.headers, content=b"{}")
+        request.headers["x-acs-content-sha256"] = hashlib.sha256(b"{").hexdigest()
+    if tamper == "query":
+        request = httpx.Request(
+            request.method, request.url.copy_merge_params({"pageSize": 6}), headers=request.headers
+        )
+    if tamper == "no-auth":
+        del request.headers["Authorization"]
+    status, body = send(request)
+    assert status >= 400
+    assert body["Code"] == code
+    assert {"RequestId", "HostId", "Code", "Message", "Recommend"} <= body.keys()
+
+
+def test_content_hash_mismatch(simulator: Simulator) -> None:
+    request = signed(simulator)
+    request.headers["x-acs-content-sha256"] = hashlib.sha256(b"other").hexdigest()
+    status, body = send(request)
+    assert (status, body["Code"]) == (400, "SignatureDoesNotMatch")
+    assert "x-acs-content-sha256" in body["Message"]
+
+
+def test_reused_nonce_is_rejected(simulator: Simulator) -> None:
+    assert send(signed(simulator, nonce="same-nonce"))[0] == 200
+    status, body = send(signed(simulator, nonce="same-nonce"))
+    assert (status, body["Code"]) == (400, "SignatureNonceUsed")
+
+
+def test_the_same_seed_gives_the_same_world_and_changes() -> None:
+    size = WorldSize(namespaces=2, deployments_per_namespace=4)
+    first, second = World("w", seed=3, size=size), World("w", seed=3, size=size)
+    assert first.advance(5) == second.advance(5)
+    deployment = next(d for d in first.namespaces[NS].deployments.values() if d.jobs)
+    job = deployment.current_job
+    assert job is not None
+    assert first.lineage(NS, deployment, job.id) == second.lineage(
+        NS, second.namespaces[NS].deployments[deployment.id], job.id
+    )
+
+
+def test_the_world_is_realistic() -> None:
+    world = World("w", seed=5, size=WorldSize(namespaces=2, deployments_per_namespace=30))
+    deployments = [d for ns in world.namespaces.values() for d in ns.deployments.values()]
+    assert len(world.namespaces) == 2
+    assert any(len(d.jobs) > 1 for d in deployments)  # older cancelled instances
+    assert any(d.temporary for d in deployments)
+    assert any(d.external_source for d in deployments)
+    lineages = [
+        world.lineage(d.namespace, d, d.current_job.id) for d in deployments if d.current_job
+    ]
+    connectors = {n["connector"] for lin in lineages for n in lin["nodes"]}
+    assert len(connectors) >= 4
+    endpoints = [e["source"] for lin in lineages for e in lin["edges"]["columnLineage"]]
+    assert any(e.startswith("c") and "." not in e for e in endpoints)  # IDs
+    assert any(e.count(".") == 3 for e in endpoints)  # qualified names
+    assert any("://" in e for e in endpoints)  # matching no node
+    values = {type(v) for lin in lineages for n in lin["nodes"] for t in n["tables"]
+              for v in t["with"].values()}
+    assert {str, int, float, bool, list} <= values
+
+
+def test_the_world_changes_every_kind_of_thing() -> None:
+    world = World("w", seed=9, size=WorldSize(namespaces=2, deployments_per_namespace=10))
+    changes = " ".join(c for _ in range(40) for c in world.advance(3))
+    for words in ("type ->", "column added", "dropped", "with changed", "properties changed",
+                  "restarted", "deleted", "added", "source"):
+        assert words in changes

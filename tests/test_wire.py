@@ -1,0 +1,100 @@
+"""Wire-model tolerance on the real API's quirks, and clear errors on wrong shapes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from exporter.errors import ApiContext, PayloadError
+from exporter.wire import DeploymentPage, JobPage, LineageResponse, parse_body
+
+CONTEXT = ApiContext("ws-1", "ns-1", "dep-1", "job-1")
+DOC = Path(__file__).resolve().parents[2] / "shared" / "reference" / "GetLineageInfo-api-doc.txt"
+
+
+def lineage(data: object, **envelope: object) -> LineageResponse:
+    return parse_body(LineageResponse, {"success": True, **envelope, "data": data}, CONTEXT, "Get")
+
+
+def test_the_published_example_parses() -> None:
+    if not DOC.exists():
+        pytest.skip("shared/reference is not beside the checkout")
+    import json
+
+    text = DOC.read_text(encoding="utf-8")
+    body = json.loads(text.split("JSON format", 1)[1].split("Error codes", 1)[0])
+    parsed = parse_body(LineageResponse, body, CONTEXT, "GetLineageInfo")
+    assert parsed.error_code is None and parsed.error_message is None
+    assert parsed.data is not None
+    assert parsed.data.job_infos[0].id == "664cc64d-5dea-4ad3-9ee4-8432a874****"
+    table = parsed.data.nodes[0].tables[0]
+    assert table.with_ == {"test": "test", "test2": 1}
+    assert table.columns[0].created_at == datetime(2024, 8, 13, 8, 32, 58, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("value", [None, "", '""', "  "])
+def test_empty_error_fields_mean_no_error(value: object) -> None:
+    parsed = lineage({}, errorCode=value, errorMessage=value)
+    assert parsed.error_code is None and parsed.error_message is None
+
+
+def test_ids_are_stripped_and_numbers_become_strings() -> None:
+    parsed = lineage(
+        {
+            "nodes": [{"id": 97383, "catalogName": "c", "databaseName": "d", "tables": []}],
+            "edges": {"tableLineage": [{"source": " a ", "destination": "b\n", "jobId": " j\n"}]},
+            "jobInfos": [{"id": "job-1\n", "properties": None}],
+        }
+    )
+    assert parsed.data is not None
+    assert parsed.data.nodes[0].id == "97383"
+    edge = parsed.data.edges.table_lineage[0]
+    assert (edge.source, edge.destination, edge.job_id) == ("a", "b", "j")
+    assert parsed.data.job_infos[0].id == "job-1"
+    assert parsed.data.job_infos[0].properties == {}
+
+
+@pytest.mark.parametrize("value", [1723537978, 1723537978000, "1723537978000", "1723537978"])
+def test_epoch_seconds_or_milliseconds(value: object) -> None:
+    page = parse_body(JobPage, {"data": [{"jobId": "j", "createdAt": value}]}, CONTEXT, "ListJobs")
+    assert page.data[0].created_at == datetime(2024, 8, 13, 8, 32, 58, tzinfo=UTC)
+
+
+def test_numbers_sent_as_strings_and_unknown_fields_kept() -> None:
+    body = {"data": [{"deploymentId": "d", "newField": {"x": 1}}], "totalSize": "3", "pageIndex": "2"}
+    page = parse_body(DeploymentPage, body, CONTEXT, "ListDeployments")
+    assert page.total_size == 3 and page.page_index == 2
+    assert page.data[0].model_extra == {"newField": {"x": 1}}
+    assert page.raw is body
+
+
+def test_null_lists_are_empty() -> None:
+    parsed = lineage({"nodes": None, "edges": {"tableLineage": None}, "jobInfos": None})
+    assert parsed.data is not None
+    assert parsed.data.nodes == [] and parsed.data.edges.table_lineage == []
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"nodes": {"not": "a list"}}, "data.nodes"),
+        ({"nodes": [{"catalogName": "c", "databaseName": "d", "tables": "x"}]}, "data.nodes.0.tables"),
+        ({"nodes": [{"databaseName": "d"}]}, "data.nodes.0.catalogName"),
+        ({"edges": {"columnLineage": [{"source": "a"}]}}, "data.edges.columnLineage.0.destination"),
+        ("a string", "data"),
+    ],
+)
+def test_wrong_shapes_name_the_field_and_the_job(data: object, field: str) -> None:
+    with pytest.raises(PayloadError) as caught:
+        lineage(data)
+    assert caught.value.field == field
+    message = str(caught.value)
+    for part in ("ws-1", "ns-1", "dep-1", "job-1", field):
+        assert part in message
+
+
+def test_a_body_that_is_not_an_object_is_a_clear_error() -> None:
+    with pytest.raises(PayloadError, match=r"expected a JSON object, got list"):
+        parse_body(LineageResponse, [1, 2], CONTEXT, "GetLineageInfo")
