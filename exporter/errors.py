@@ -101,3 +101,7 @@ class PayloadError(ExporterError):
 
 class StoreError(ExporterError):
     """The database could not be read or written, or its schema is not current."""
+
+
+class FetchCancelled(ExporterError):
+    """The fetch was stopped (the daemon is shutting down) before this request was made."""

@@ -9,13 +9,14 @@ so the caller decides what a partial result means.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from exporter.client import FlinkClient
-from exporter.errors import ExporterError
+from exporter.errors import ExporterError, FetchCancelled
 from exporter.wire import Deployment, Job, LineageResponse
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,12 @@ def fetch_workspace(
     client: FlinkClient,
     namespaces: list[str] | None = None,
     on_deployment: ProgressCallback | None = None,
+    stop: threading.Event | None = None,
 ) -> list[NamespaceFetch]:
-    """Fetch every configured namespace (or the given ones) of the client's workspace."""
+    """Fetch every configured namespace (or the given ones) of the client's workspace.
+
+    When `stop` is set, deployments not yet started are skipped with a FetchCancelled error.
+    """
     listings = [_list_namespace(client, ns) for ns in namespaces or client.settings.namespaces]
     workers = client.settings.concurrency
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
@@ -93,7 +98,7 @@ def fetch_workspace(
             (
                 result,
                 [
-                    pool.submit(_fetch_and_report, client, result.namespace, d, on_deployment)
+                    pool.submit(_fetch_and_report, client, result.namespace, d, on_deployment, stop)
                     for d in deployments
                 ],
             )
@@ -117,7 +122,10 @@ def _fetch_and_report(
     namespace: str,
     deployment: Deployment,
     on_deployment: ProgressCallback | None,
+    stop: threading.Event | None,
 ) -> DeploymentFetch:
+    if stop is not None and stop.is_set():
+        return DeploymentFetch(namespace, deployment, error=FetchCancelled("shutting down"))
     fetched = fetch_deployment(client, namespace, deployment)
     if on_deployment is not None:
         on_deployment(fetched)

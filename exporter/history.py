@@ -1,0 +1,72 @@
+"""History: merge deployments' contributions into the wanted state, diff it with the current one.
+
+Pure functions: the store loads the current state and applies what `diff` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from exporter.normalize import KINDS, Attrs, Key, State
+
+# kind -> natural key -> (version row id, attributes)
+CurrentState = dict[str, dict[Key, tuple[int, Attrs]]]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A contribution with what decides whose attributes win: the latest fetch, then the ID."""
+
+    fetched_at: datetime
+    deployment_id: str
+    state: State
+
+
+@dataclass
+class Changes:
+    """What to write: versions to open (key, attributes) and version ids to close, per kind."""
+
+    opened: dict[str, list[tuple[Key, Attrs]]] = field(
+        default_factory=lambda: {kind: [] for kind in KINDS}
+    )
+    closed: dict[str, list[int]] = field(default_factory=lambda: {kind: [] for kind in KINDS})
+
+    @property
+    def rows_added(self) -> int:
+        return sum(len(rows) for rows in self.opened.values())
+
+    @property
+    def rows_closed(self) -> int:
+        return sum(len(ids) for ids in self.closed.values())
+
+    def by_kind(self) -> dict[str, tuple[int, int]]:
+        """kind -> (opened, closed), for the per-run change log."""
+        return {kind: (len(self.opened[kind]), len(self.closed[kind])) for kind in KINDS}
+
+
+def merge(contributions: Iterable[Ranked]) -> State:
+    """The union of all contributions; for an entity reported by several, the latest fetch wins."""
+    merged = State.empty()
+    for ranked in sorted(contributions, key=lambda r: (r.fetched_at, r.deployment_id)):
+        for kind in KINDS:
+            merged[kind].update(ranked.state[kind])
+    return merged
+
+
+def diff(wanted: State, current: CurrentState) -> Changes:
+    """Open what is new or changed, close what is gone or changed; unchanged rows write nothing."""
+    changes = Changes()
+    for kind in KINDS:
+        now_rows = current.get(kind, {})
+        want_rows = wanted[kind]
+        for key, (version_id, attrs) in now_rows.items():
+            wanted_attrs = want_rows.get(key)
+            if wanted_attrs is None or wanted_attrs != attrs:
+                changes.closed[kind].append(version_id)
+        for key, attrs in want_rows.items():
+            existing = now_rows.get(key)
+            if existing is None or existing[1] != attrs:
+                changes.opened[kind].append((key, attrs))
+    return changes

@@ -1,0 +1,278 @@
+"""The normalized schema (SQLAlchemy 2 typed declarative models). Alembic creates it.
+
+Two kinds of table:
+- identity tables (workspaces, namespaces, catalogs, databases, tables, columns, deployments,
+  table_edges, column_edges): one row per thing that was ever seen, never updated or deleted;
+- version tables (`*_versions`): one row per period during which a thing existed with the same
+  attributes, `valid_from` <= t < `valid_to` (NULL = current). A change closes a version and
+  opens a new one; a disappearance only closes.
+Timestamps are UTC: `timestamptz` on PostgreSQL, ISO text on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python; timestamptz on PostgreSQL, naive-UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC timestamp is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JsonObject = JSON().with_variant(JSONB(), "postgresql")
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# -- identity ---------------------------------------------------------------------------------
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class Namespace(Base):
+    __tablename__ = "namespaces"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    name: Mapped[str] = mapped_column(String(255))
+
+
+class Catalog(Base):
+    __tablename__ = "catalogs"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
+    name: Mapped[str] = mapped_column(String(255))
+
+
+class Database(Base):
+    __tablename__ = "databases"
+    __table_args__ = (UniqueConstraint("catalog_id", "name"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    catalog_id: Mapped[int] = mapped_column(ForeignKey("catalogs.id"))
+    name: Mapped[str] = mapped_column(String(255))
+
+
+class Table(Base):
+    """A table; a temporary table is owned by the deployment that declares it."""
+
+    __tablename__ = "tables"
+    __table_args__ = (UniqueConstraint("database_id", "name", "owner_deployment_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    database_id: Mapped[int] = mapped_column(ForeignKey("databases.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    # '' for catalog tables; the declaring deployment's ID for temporary tables.
+    owner_deployment_id: Mapped[str] = mapped_column(String(128), server_default=text("''"))
+
+
+class Column(Base):
+    __tablename__ = "columns"
+    __table_args__ = (UniqueConstraint("table_id", "name"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    table_id: Mapped[int] = mapped_column(ForeignKey("tables.id"))
+    name: Mapped[str] = mapped_column(String(255))
+
+
+class Deployment(Base):
+    """A Flink deployment; its job instances are versions (JobVersion.job_id)."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("namespace_id", "deployment_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
+    deployment_id: Mapped[str] = mapped_column(String(128))
+
+
+class TableEdge(Base):
+    """source -> destination carried by a job. Names are `catalog.database.table` or raw."""
+
+    __tablename__ = "table_edges"
+    __table_args__ = (
+        UniqueConstraint(
+            "namespace_id",
+            "source_name",
+            "source_owner",
+            "destination_name",
+            "destination_owner",
+            "job_id",
+        ),
+        Index("ix_table_edges_destination", "namespace_id", "destination_name"),
+        Index("ix_table_edges_source", "namespace_id", "source_name"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
+    source_name: Mapped[str] = mapped_column(Text)
+    source_owner: Mapped[str] = mapped_column(String(128), server_default=text("''"))
+    destination_name: Mapped[str] = mapped_column(Text)
+    destination_owner: Mapped[str] = mapped_column(String(128), server_default=text("''"))
+    job_id: Mapped[str] = mapped_column(String(128))
+
+
+class ColumnEdge(Base):
+    """source -> destination columns. Names are `catalog.database.table.column` or raw."""
+
+    __tablename__ = "column_edges"
+    __table_args__ = (
+        UniqueConstraint(
+            "namespace_id",
+            "source_name",
+            "source_owner",
+            "destination_name",
+            "destination_owner",
+            "job_id",
+        ),
+        Index("ix_column_edges_destination", "namespace_id", "destination_name"),
+        Index("ix_column_edges_source", "namespace_id", "source_name"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
+    source_name: Mapped[str] = mapped_column(Text)
+    source_owner: Mapped[str] = mapped_column(String(128), server_default=text("''"))
+    destination_name: Mapped[str] = mapped_column(Text)
+    destination_owner: Mapped[str] = mapped_column(String(128), server_default=text("''"))
+    job_id: Mapped[str] = mapped_column(String(128))
+
+
+# -- runs and raw payloads --------------------------------------------------------------------
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_workspace_started", "workspace_id", "started_at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # running, succeeded, partial, failed
+    deployments_total: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    jobs_total: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    jobs_failed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_added: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_closed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    error_summary: Mapped[str | None] = mapped_column(Text)
+
+
+class Contribution(Base):
+    """A deployment's last successful fetch: the raw payload the current state is built from."""
+
+    __tablename__ = "contributions"
+    deployment_fk: Mapped[int] = mapped_column(ForeignKey("deployments.id"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"))
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonObject)
+    # Set when the deployment left its namespace's listing; the payload stays for audit.
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# -- versions ---------------------------------------------------------------------------------
+
+
+def _version_indexes(table: str, entity: str) -> tuple[Index, Index]:
+    return (
+        Index(f"ix_{table}_{entity}_from", entity, "valid_from"),
+        Index(
+            f"ix_{table}_current",
+            entity,
+            postgresql_where=text("valid_to IS NULL"),
+            sqlite_where=text("valid_to IS NULL"),
+        ),
+    )
+
+
+class _Version:
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    valid_from: Mapped[datetime] = mapped_column(UtcDateTime)
+    valid_to: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"))
+
+
+class TableVersion(_Version, Base):
+    __tablename__ = "table_versions"
+    __table_args__ = _version_indexes("table_versions", "table_fk")
+    table_fk: Mapped[int] = mapped_column(ForeignKey("tables.id"))
+    table_uid: Mapped[str | None] = mapped_column(String(128))  # the API's table ID
+    connector: Mapped[str | None] = mapped_column(String(128))
+    is_temporary: Mapped[bool]
+    with_options: Mapped[dict[str, Any]] = mapped_column(JsonObject)
+    properties: Mapped[dict[str, Any]] = mapped_column(JsonObject)
+
+
+class ColumnVersion(_Version, Base):
+    __tablename__ = "column_versions"
+    __table_args__ = _version_indexes("column_versions", "column_fk")
+    column_fk: Mapped[int] = mapped_column(ForeignKey("columns.id"))
+    column_uid: Mapped[str | None] = mapped_column(String(128))  # the API's column ID
+    column_type: Mapped[str | None] = mapped_column(Text)
+    column_native_type: Mapped[str | None] = mapped_column(Text)
+    nullable: Mapped[bool | None]
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class JobVersion(_Version, Base):
+    __tablename__ = "job_versions"
+    __table_args__ = _version_indexes("job_versions", "deployment_fk")
+    deployment_fk: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    job_id: Mapped[str] = mapped_column(String(128))
+    deployment_name: Mapped[str | None] = mapped_column(Text)
+    properties: Mapped[dict[str, Any]] = mapped_column(JsonObject)
+
+
+class TableEdgeVersion(_Version, Base):
+    __tablename__ = "table_edge_versions"
+    __table_args__ = _version_indexes("table_edge_versions", "edge_fk")
+    edge_fk: Mapped[int] = mapped_column(ForeignKey("table_edges.id"))
+
+
+class ColumnEdgeVersion(_Version, Base):
+    __tablename__ = "column_edge_versions"
+    __table_args__ = _version_indexes("column_edge_versions", "edge_fk")
+    edge_fk: Mapped[int] = mapped_column(ForeignKey("column_edges.id"))

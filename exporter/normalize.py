@@ -1,0 +1,127 @@
+"""Normalize: one deployment's lineage payload -> plain rows keyed by natural keys (pure).
+
+Keys (every one starts with the namespace, so namespaces never collide):
+- tables:       (namespace, catalog, database, table, owner)
+- columns:      (namespace, catalog, database, table, owner, column)
+- jobs:         (namespace, deployment_id)
+- table_edges:  (namespace, source, source_owner, destination, destination_owner, job_id)
+- column_edges: same shape, with column names
+`owner` is '' for catalog tables and the declaring deployment's ID for temporary tables, so two
+jobs' temporary tables of the same name never overwrite each other. Edge endpoints are resolved
+to a table/column of the same payload by ID, else by qualified name; anything else is kept as
+the raw string, never dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.wire import LineageInfo, Node, Relation
+
+Key = tuple[str, ...]
+Attrs = dict[str, Any]
+KINDS = ("tables", "columns", "jobs", "table_edges", "column_edges")
+
+
+@dataclass
+class State:
+    """Rows of every kind: kind -> natural key -> attributes."""
+
+    rows: dict[str, dict[Key, Attrs]]
+
+    @classmethod
+    def empty(cls) -> State:
+        return cls({kind: {} for kind in KINDS})
+
+    def __getitem__(self, kind: str) -> dict[Key, Attrs]:
+        return self.rows[kind]
+
+    def size(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+@dataclass(frozen=True)
+class JobIdentity:
+    """What the listing said about the job whose lineage this is."""
+
+    namespace: str
+    deployment_id: str
+    deployment_name: str | None
+    job_id: str
+
+
+def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
+    """Turn one job's LineageInfo into rows; same input, same rows."""
+    state = State.empty()
+    ns = job.namespace
+    table_refs: dict[str, tuple[str, str]] = {}  # API id or qualified name -> (name, owner)
+    column_refs: dict[str, tuple[str, str]] = {}
+    for node in lineage.nodes:
+        owner = job.deployment_id if node.is_temporary else ""
+        for table in node.tables:
+            qualified = f"{node.catalog_name}.{node.database_name}.{table.table_name}"
+            key = (ns, node.catalog_name, node.database_name, table.table_name, owner)
+            state["tables"][key] = _table_attrs(node, table.id, table.with_, table.properties)
+            _remember(table_refs, table.id, qualified, owner)
+            for column in table.columns:
+                state["columns"][(*key, column.column_name)] = {
+                    "column_uid": column.id,
+                    "column_type": column.column_type,
+                    "column_native_type": column.column_native_type,
+                    "nullable": column.nullable,
+                    "description": column.description,
+                }
+                _remember(column_refs, column.id, f"{qualified}.{column.column_name}", owner)
+    state["jobs"][(ns, job.deployment_id)] = {
+        "job_id": job.job_id,
+        "deployment_name": job.deployment_name,
+        "properties": _job_properties(job.job_id, lineage),
+    }
+    for kind, relations, refs in (
+        ("table_edges", lineage.edges.table_lineage, table_refs),
+        ("column_edges", lineage.edges.column_lineage, column_refs),
+    ):
+        for relation in relations:
+            state[kind][_edge_key(ns, relation, refs, job.job_id)] = {}
+    return state
+
+
+def _table_attrs(node: Node, uid: str | None, with_: Attrs, properties: Attrs) -> Attrs:
+    return {
+        "table_uid": uid,
+        "connector": node.connector,
+        "is_temporary": node.is_temporary,
+        "with_options": with_,
+        "properties": properties,
+    }
+
+
+def _remember(refs: dict[str, tuple[str, str]], uid: str | None, name: str, owner: str) -> None:
+    if uid:
+        refs.setdefault(uid, (name, owner))
+    refs.setdefault(name, (name, owner))
+
+
+def _edge_key(ns: str, relation: Relation, refs: dict[str, tuple[str, str]], job_id: str) -> Key:
+    source, source_owner = refs.get(relation.source, (relation.source, ""))
+    destination, destination_owner = refs.get(relation.destination, (relation.destination, ""))
+    return (ns, source, source_owner, destination, destination_owner, relation.job_id or job_id)
+
+
+def _job_properties(job_id: str, lineage: LineageInfo) -> Attrs:
+    """The properties of this job's jobInfos entry (or of the only entry, if IDs differ)."""
+    infos = lineage.job_infos
+    mine = [info for info in infos if info.id == job_id] or (infos if len(infos) == 1 else [])
+    merged: Attrs = {}
+    for info in mine:
+        merged.update(info.properties)
+    return merged
+
+
+def content_hash(payload: Any) -> str:
+    """A stable hash of a JSON-able payload (key order does not matter)."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -1,0 +1,539 @@
+"""Store: the only module that talks SQL. Loads the current state, applies changes, logs runs.
+
+A run's changes are applied inside one transaction that the caller opens with `transaction()`,
+so a crash leaves the database as before the run or as after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from exporter.errors import StoreError
+from exporter.history import Changes, CurrentState
+from exporter.models import (
+    Catalog,
+    Column,
+    ColumnEdge,
+    ColumnEdgeVersion,
+    ColumnVersion,
+    Contribution,
+    Database,
+    Deployment,
+    JobVersion,
+    Namespace,
+    SyncRun,
+    Table,
+    TableEdge,
+    TableEdgeVersion,
+    TableVersion,
+    Workspace,
+)
+from exporter.normalize import KINDS, Key
+
+CHUNK = 500
+T = TypeVar("T")
+TABLE_ATTRS = ("table_uid", "connector", "is_temporary", "with_options", "properties")
+COLUMN_ATTRS = ("column_uid", "column_type", "column_native_type", "nullable", "description")
+JOB_ATTRS = ("job_id", "deployment_name", "properties")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite gets foreign keys, WAL and a busy timeout."""
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"database error: {type(exc).__name__}: {exc.args[0] if exc.args else exc}"
+        ) from exc
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+def start_run(engine: Engine, workspace_id: str, now: datetime) -> tuple[int, datetime]:
+    """Record a `running` run; returns its id and its clock (after any earlier run's clock).
+
+    A run left `running` by a crash is marked `failed` here: its writes were rolled back.
+    """
+    with transaction(engine) as conn:
+        if conn.scalar(select(Workspace.id).where(Workspace.id == workspace_id)) is None:
+            conn.execute(insert(Workspace).values(id=workspace_id))
+        conn.execute(
+            update(SyncRun)
+            .where(SyncRun.workspace_id == workspace_id, SyncRun.status == "running")
+            .values(status="failed", finished_at=now, error_summary="interrupted: nothing written")
+        )
+        last = conn.scalar(
+            select(func.max(SyncRun.started_at)).where(SyncRun.workspace_id == workspace_id)
+        )
+        if last is not None:
+            last = _aware(last)
+            if now <= last:  # keep valid_from strictly increasing even if the clock steps back
+                now = last + timedelta(microseconds=1)
+        run_id = conn.execute(
+            insert(SyncRun)
+            .values(workspace_id=workspace_id, started_at=now, status="running")
+            .returning(SyncRun.id)
+        ).scalar_one()
+    return run_id, now
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    status: str
+    deployments_total: int
+    jobs_total: int
+    jobs_failed: int
+    rows_added: int
+    rows_closed: int
+    error_summary: str | None
+
+
+def finish_run(conn: Connection, run_id: int, finished_at: datetime, outcome: RunOutcome) -> None:
+    conn.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values(
+            finished_at=finished_at,
+            status=outcome.status,
+            deployments_total=outcome.deployments_total,
+            jobs_total=outcome.jobs_total,
+            jobs_failed=outcome.jobs_failed,
+            rows_added=outcome.rows_added,
+            rows_closed=outcome.rows_closed,
+            error_summary=outcome.error_summary,
+        )
+    )
+
+
+def fail_run(engine: Engine, run_id: int, finished_at: datetime, summary: str) -> None:
+    """Mark a run failed in a transaction of its own (its data transaction was rolled back)."""
+    with transaction(engine) as conn:
+        conn.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(status="failed", finished_at=finished_at, error_summary=summary[:4000])
+        )
+
+
+# -- contributions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredContribution:
+    namespace: str
+    deployment_id: str
+    job_id: str
+    fetched_at: datetime
+    content_hash: str
+    payload: dict[str, Any] | None  # loaded only when asked for
+
+
+def live_contributions(
+    conn: Connection, workspace_id: str, with_payload_for: set[tuple[str, str]] | None = None
+) -> dict[tuple[str, str], StoredContribution]:
+    """(namespace, deployment_id) -> the deployment's current contribution, payload on request."""
+    rows = conn.execute(
+        select(
+            Namespace.name,
+            Deployment.deployment_id,
+            Contribution.job_id,
+            Contribution.fetched_at,
+            Contribution.content_hash,
+        )
+        .join(Deployment, Deployment.id == Contribution.deployment_fk)
+        .join(Namespace, Namespace.id == Deployment.namespace_id)
+        .where(Namespace.workspace_id == workspace_id, Contribution.removed_at.is_(None))
+    ).all()
+    wanted = with_payload_for or set()
+    payloads = _payloads(conn, workspace_id, wanted) if wanted else {}
+    return {
+        (ns, dep): StoredContribution(ns, dep, job, _aware(at), digest, payloads.get((ns, dep)))
+        for ns, dep, job, at, digest in rows
+    }
+
+
+def _payloads(
+    conn: Connection, workspace_id: str, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for chunk in _chunks(sorted(keys)):
+        rows = conn.execute(
+            select(Namespace.name, Deployment.deployment_id, Contribution.payload)
+            .join(Deployment, Deployment.id == Contribution.deployment_fk)
+            .join(Namespace, Namespace.id == Deployment.namespace_id)
+            .where(
+                Namespace.workspace_id == workspace_id,
+                tuple_(Namespace.name, Deployment.deployment_id).in_(chunk),
+            )
+        ).all()
+        found.update({(ns, dep): payload for ns, dep, payload in rows})
+    return found
+
+
+@dataclass(frozen=True)
+class NewContribution:
+    namespace: str
+    deployment_id: str
+    job_id: str
+    content_hash: str
+    payload: dict[str, Any]
+
+
+def save_contributions(
+    conn: Connection,
+    workspace_id: str,
+    run_id: int,
+    now: datetime,
+    fetched: Sequence[NewContribution],
+    previous: dict[tuple[str, str], StoredContribution],
+    removed: Iterable[tuple[str, str]],
+) -> None:
+    """Record this run's successful fetches (the payload only when it changed); mark removals."""
+    ids = ensure_deployments(conn, workspace_id, {(c.namespace, c.deployment_id) for c in fetched})
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    unchanged: list[int] = []
+    for c in fetched:
+        fk = ids[(c.namespace, c.deployment_id)]
+        before = previous.get((c.namespace, c.deployment_id))
+        row = {
+            "fk": fk,
+            "job_id": c.job_id,
+            "run_id": run_id,
+            "fetched_at": now,
+            "content_hash": c.content_hash,
+            "payload": c.payload,
+            "removed_at": None,
+        }
+        if before is None:
+            new_rows.append(row)
+        elif before.content_hash != c.content_hash:
+            changed_rows.append(row)
+        else:
+            unchanged.append(fk)
+    # A deployment that comes back may still have its removed contribution: replace it.
+    for chunk in _chunks([row["fk"] for row in new_rows]):
+        conn.execute(delete(Contribution).where(Contribution.deployment_fk.in_(chunk)))
+    if new_rows:
+        conn.execute(insert(Contribution), [_contribution_values(row) for row in new_rows])
+    if changed_rows:
+        conn.execute(
+            update(Contribution)
+            .where(Contribution.deployment_fk == bindparam("fk"))
+            .values({k: bindparam(k) for k in changed_rows[0] if k != "fk"}),
+            changed_rows,
+        )
+    for chunk in _chunks(unchanged):
+        conn.execute(
+            update(Contribution)
+            .where(Contribution.deployment_fk.in_(chunk))
+            .values(fetched_at=now, run_id=run_id)
+        )
+    gone = ensure_deployments(conn, workspace_id, set(removed))
+    for chunk in _chunks(sorted(gone.values())):
+        conn.execute(
+            update(Contribution).where(Contribution.deployment_fk.in_(chunk)).values(removed_at=now)
+        )
+
+
+def _contribution_values(row: dict[str, Any]) -> dict[str, Any]:
+    values = dict(row)
+    values["deployment_fk"] = values.pop("fk")
+    return values
+
+
+# -- the current state ---------------------------------------------------------------------------
+
+
+def load_current(conn: Connection, workspace_id: str) -> CurrentState:
+    """Every current version of the workspace, keyed like `normalize` keys its rows."""
+    current: CurrentState = {kind: {} for kind in KINDS}
+    for kind, query, width in _current_queries(workspace_id):
+        rows = current[kind]
+        for row in conn.execute(query):
+            values = tuple(row)
+            version_id, key = values[0], values[1 : 1 + width]
+            attrs = dict(zip(_ATTRS[kind], values[1 + width :], strict=True))
+            rows[key] = (version_id, attrs)
+    return current
+
+
+_ATTRS: dict[str, tuple[str, ...]] = {
+    "tables": TABLE_ATTRS,
+    "columns": COLUMN_ATTRS,
+    "jobs": JOB_ATTRS,
+    "table_edges": (),
+    "column_edges": (),
+}
+
+
+def _current_queries(workspace_id: str) -> list[tuple[str, Select[Any], int]]:
+    in_workspace = Namespace.workspace_id == workspace_id
+    table_key = (Namespace.name, Catalog.name, Database.name, Table.name, Table.owner_deployment_id)
+
+    def table_chain(query: Select[Any]) -> Select[Any]:
+        return (
+            query.join(Database, Database.id == Table.database_id)
+            .join(Catalog, Catalog.id == Database.catalog_id)
+            .join(Namespace, Namespace.id == Catalog.namespace_id)
+            .where(in_workspace)
+        )
+
+    tables = table_chain(
+        select(TableVersion.id, *table_key, *(getattr(TableVersion, a) for a in TABLE_ATTRS))
+        .join(Table, Table.id == TableVersion.table_fk)
+        .where(TableVersion.valid_to.is_(None))
+    )
+    columns = table_chain(
+        select(
+            ColumnVersion.id,
+            *table_key,
+            Column.name,
+            *(getattr(ColumnVersion, a) for a in COLUMN_ATTRS),
+        )
+        .join(Column, Column.id == ColumnVersion.column_fk)
+        .join(Table, Table.id == Column.table_id)
+        .where(ColumnVersion.valid_to.is_(None))
+    )
+    jobs = (
+        select(
+            JobVersion.id,
+            Namespace.name,
+            Deployment.deployment_id,
+            *(getattr(JobVersion, a) for a in JOB_ATTRS),
+        )
+        .join(Deployment, Deployment.id == JobVersion.deployment_fk)
+        .join(Namespace, Namespace.id == Deployment.namespace_id)
+        .where(in_workspace, JobVersion.valid_to.is_(None))
+    )
+    queries: list[tuple[str, Select[Any], int]] = [
+        ("tables", tables, 5),
+        ("columns", columns, 6),
+        ("jobs", jobs, 2),
+    ]
+    for kind, edge, version in (
+        ("table_edges", TableEdge, TableEdgeVersion),
+        ("column_edges", ColumnEdge, ColumnEdgeVersion),
+    ):
+        queries.append(
+            (
+                kind,
+                (
+                    select(version.id, Namespace.name, *_edge_key_columns(edge))
+                    .join(edge, edge.id == version.edge_fk)
+                    .join(Namespace, Namespace.id == edge.namespace_id)
+                    .where(in_workspace, version.valid_to.is_(None))
+                ),
+                6,
+            )
+        )
+    return queries
+
+
+def _edge_key_columns(edge: type[TableEdge] | type[ColumnEdge]) -> tuple[Any, ...]:
+    return (
+        edge.source_name,
+        edge.source_owner,
+        edge.destination_name,
+        edge.destination_owner,
+        edge.job_id,
+    )
+
+
+# -- applying changes -----------------------------------------------------------------
+
+
+def apply_changes(
+    conn: Connection, workspace_id: str, run_id: int, now: datetime, changes: Changes
+) -> None:
+    """Close the versions `changes` closes and open the ones it opens, at instant `now`."""
+    for kind, model in _VERSION_MODELS.items():
+        for chunk in _chunks(changes.closed[kind]):
+            conn.execute(update(model).where(model.id.in_(chunk)).values(valid_to=now))
+    opened = changes.opened
+    table_ids = _ensure_tables(
+        conn, workspace_id, {k for k, _ in opened["tables"]} | {k[:5] for k, _ in opened["columns"]}
+    )
+    column_ids = _ensure(
+        conn,
+        Column,
+        (Column.table_id, Column.name),
+        {(table_ids[k[:5]], k[5]) for k, _ in opened["columns"]},
+    )
+    deployment_ids = ensure_deployments(conn, workspace_id, {k for k, _ in opened["jobs"]})
+    namespace_ids = _ensure_namespaces(
+        conn,
+        workspace_id,
+        {k[0] for kind in ("table_edges", "column_edges") for k, _ in opened[kind]},
+    )
+    base = {"valid_from": now, "valid_to": None, "run_id": run_id}
+    _insert(
+        conn,
+        TableVersion,
+        [{**base, "table_fk": table_ids[key], **attrs} for key, attrs in opened["tables"]],
+    )
+    _insert(
+        conn,
+        ColumnVersion,
+        [
+            {**base, "column_fk": column_ids[(table_ids[key[:5]], key[5])], **attrs}
+            for key, attrs in opened["columns"]
+        ],
+    )
+    _insert(
+        conn,
+        JobVersion,
+        [{**base, "deployment_fk": deployment_ids[key], **attrs} for key, attrs in opened["jobs"]],
+    )
+    for kind, edge, version in (
+        ("table_edges", TableEdge, TableEdgeVersion),
+        ("column_edges", ColumnEdge, ColumnEdgeVersion),
+    ):
+        keys = {(namespace_ids[k[0]], *k[1:]) for k, _ in opened[kind]}
+        edge_ids = _ensure(conn, edge, (edge.namespace_id, *_edge_key_columns(edge)), keys)
+        _insert(
+            conn,
+            version,
+            [{**base, "edge_fk": edge_ids[(namespace_ids[k[0]], *k[1:])]} for k, _ in opened[kind]],
+        )
+
+
+_VERSION_MODELS: dict[str, Any] = {
+    "tables": TableVersion,
+    "columns": ColumnVersion,
+    "jobs": JobVersion,
+    "table_edges": TableEdgeVersion,
+    "column_edges": ColumnEdgeVersion,
+}
+
+
+def _insert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
+    for chunk in _chunks(rows, 5000):
+        conn.execute(insert(model), chunk)
+
+
+def _ensure_namespaces(conn: Connection, workspace_id: str, names: set[str]) -> dict[str, int]:
+    ids = _ensure(
+        conn,
+        Namespace,
+        (Namespace.workspace_id, Namespace.name),
+        {(workspace_id, n) for n in names},
+    )
+    return {name: ids[(workspace_id, name)] for name in names}
+
+
+def ensure_deployments(
+    conn: Connection, workspace_id: str, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """(namespace, deployment_id) -> deployments.id, creating what is missing."""
+    ns_ids = _ensure_namespaces(conn, workspace_id, {ns for ns, _ in keys})
+    ids = _ensure(
+        conn,
+        Deployment,
+        (Deployment.namespace_id, Deployment.deployment_id),
+        {(ns_ids[ns], dep) for ns, dep in keys},
+    )
+    return {(ns, dep): ids[(ns_ids[ns], dep)] for ns, dep in keys}
+
+
+def _ensure_tables(conn: Connection, workspace_id: str, keys: set[Key]) -> dict[Key, int]:
+    """(namespace, catalog, database, table, owner) -> tables.id, creating the whole chain."""
+    ns_ids = _ensure_namespaces(conn, workspace_id, {k[0] for k in keys})
+    catalog_ids = _ensure(
+        conn, Catalog, (Catalog.namespace_id, Catalog.name), {(ns_ids[k[0]], k[1]) for k in keys}
+    )
+    database_ids = _ensure(
+        conn,
+        Database,
+        (Database.catalog_id, Database.name),
+        {(catalog_ids[(ns_ids[k[0]], k[1])], k[2]) for k in keys},
+    )
+
+    def db_of(k: Key) -> int:
+        return database_ids[(catalog_ids[(ns_ids[k[0]], k[1])], k[2])]
+
+    ids = _ensure(
+        conn,
+        Table,
+        (Table.database_id, Table.name, Table.owner_deployment_id),
+        {(db_of(k), k[3], k[4]) for k in keys},
+    )
+    return {k: ids[(db_of(k), k[3], k[4])] for k in keys}
+
+
+def _ensure(
+    conn: Connection, model: Any, columns: tuple[Any, ...], keys: set[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], int]:
+    """Natural key -> id for an identity table, inserting the keys not there yet."""
+    if not keys:
+        return {}
+    found = _lookup(conn, model, columns, keys)
+    missing = sorted(keys - found.keys())
+    if missing:
+        names = [c.key for c in columns]
+        _insert(conn, model, [dict(zip(names, key, strict=True)) for key in missing])
+        found.update(_lookup(conn, model, columns, set(missing)))
+    return found
+
+
+def _lookup(
+    conn: Connection, model: Any, columns: tuple[Any, ...], keys: set[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], int]:
+    found: dict[tuple[Any, ...], int] = {}
+    for chunk in _chunks(sorted(keys), max(1, 2000 // len(columns))):
+        condition: ColumnElement[bool] = tuple_(*columns).in_(chunk)
+        for row in conn.execute(select(model.id, *columns).where(and_(condition))):
+            found[tuple(row[1:])] = row[0]
+    return found
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

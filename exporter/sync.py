@@ -1,0 +1,246 @@
+"""One sync run of one workspace: extract -> normalize -> merge/diff -> store, atomically.
+
+A job's successful fetch replaces its deployment's previous contribution; a failed fetch keeps
+it; a deployment missing from a successful listing loses it; a namespace whose listing failed
+keeps all of its contributions. The wanted state is the union of the contributions, diffed with
+the stored current state, and the difference is written in one transaction with the run's record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from exporter import store
+from exporter.client import FlinkClient
+from exporter.config import Credentials, WorkspaceSettings, load_credentials
+from exporter.errors import ApiContext, ExporterError
+from exporter.extract import DeploymentFetch, NamespaceFetch, ProgressCallback, fetch_workspace
+from exporter.history import Ranked, diff, merge
+from exporter.normalize import JobIdentity, State, content_hash, normalize
+from exporter.wire import LineageResponse, parse_body
+
+log = logging.getLogger(__name__)
+
+Key2 = tuple[str, str]  # (namespace, deployment_id)
+
+
+class SyncInterrupted(ExporterError):
+    """The daemon was asked to stop while fetching; nothing of this run was written."""
+
+
+@dataclass
+class SyncSummary:
+    """What one run did, for the CLI's one-line summary and the daemon's log."""
+
+    workspace_id: str
+    run_id: int | None = None
+    status: str = "running"
+    deployments: int = 0
+    without_job: int = 0
+    jobs_total: int = 0
+    jobs_failed: int = 0
+    namespaces_failed: int = 0
+    rows_added: int = 0
+    rows_closed: int = 0
+    changes_by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def line(self) -> str:
+        parts = [
+            f"{self.deployments} deployments",
+            f"{self.jobs_total - self.jobs_failed} jobs fetched",
+            f"{self.jobs_failed} failed",
+        ]
+        if self.without_job:
+            parts.append(f"{self.without_job} without a job")
+        if self.namespaces_failed:
+            parts.append(f"{self.namespaces_failed} namespaces failed")
+        changed = ", ".join(
+            f"{kind} +{opened}/-{closed}"
+            for kind, (opened, closed) in self.changes_by_kind.items()
+            if opened or closed
+        )
+        return (
+            f"{self.workspace_id}: {self.status} (run {self.run_id}): {', '.join(parts)}; "
+            f"rows added {self.rows_added}, closed {self.rows_closed}"
+            + (f" [{changed}]" if changed else "")
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which contributions the new state is built from."""
+
+    fetched: list[DeploymentFetch]
+    kept: set[Key2]
+    removed: set[Key2]
+
+
+def plan_contributions(results: list[NamespaceFetch], stored: set[Key2]) -> Plan:
+    """Decide, per deployment, whether its contribution is replaced, kept or removed (pure)."""
+    fetched: list[DeploymentFetch] = []
+    kept: set[Key2] = set()
+    listed_namespaces = {r.namespace for r in results if r.listed}
+    live: set[Key2] = set()
+    for result in results:
+        if not result.listed:
+            continue
+        for d in result.deployments:
+            key = (result.namespace, d.deployment.deployment_id)
+            if d.succeeded:
+                fetched.append(d)
+                live.add(key)
+            elif d.error is not None:
+                live.add(key)
+                if key in stored:
+                    kept.add(key)
+    # Namespaces whose listing failed, or that are no longer configured, keep what they had.
+    kept |= {key for key in stored if key[0] not in listed_namespaces}
+    removed = {key for key in stored if key[0] in listed_namespaces and key not in live}
+    return Plan(fetched, kept, removed)
+
+
+def sync_workspace(
+    engine: Engine,
+    workspace: WorkspaceSettings,
+    *,
+    credentials: Credentials | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    stop: threading.Event | None = None,
+    on_deployment: ProgressCallback | None = None,
+) -> SyncSummary:
+    """Run one sync of the workspace and return its summary; never half-writes."""
+    summary = SyncSummary(workspace.id)
+    credentials = credentials or load_credentials(workspace)
+    run_id, now = store.start_run(engine, workspace.id, clock())
+    summary.run_id = run_id
+    try:
+        with FlinkClient(workspace, credentials) as client:
+            results = fetch_workspace(client, on_deployment=on_deployment, stop=stop)
+        if stop is not None and stop.is_set():
+            raise SyncInterrupted(f"workspace {workspace.id}: stopped while fetching")
+        _count(summary, results)
+        with store.transaction(engine) as conn:
+            _write(conn, workspace.id, run_id, now, results, summary)
+            store.finish_run(conn, run_id, clock(), _outcome(summary))
+    except Exception as exc:
+        summary.status = "failed"
+        summary.errors.append(str(exc))
+        log.error("workspace %s run %s failed, nothing written: %s", workspace.id, run_id, exc)
+        store.fail_run(engine, run_id, clock(), f"{type(exc).__name__}: {exc}")
+        if not isinstance(exc, ExporterError):
+            raise
+    return summary
+
+
+def _count(summary: SyncSummary, results: list[NamespaceFetch]) -> None:
+    for result in results:
+        if result.listing_error is not None:
+            summary.namespaces_failed += 1
+            summary.errors.append(str(result.listing_error))
+        summary.deployments += len(result.deployments)
+        summary.without_job += result.without_job
+        summary.jobs_total += sum(1 for d in result.deployments if d.has_job)
+        for d in result.failed:
+            summary.jobs_failed += 1
+            summary.errors.append(str(d.error))
+    if results and summary.namespaces_failed == len(results):
+        summary.status = "failed"
+    elif summary.namespaces_failed or summary.jobs_failed:
+        summary.status = "partial"
+    else:
+        summary.status = "succeeded"
+
+
+def _outcome(summary: SyncSummary) -> store.RunOutcome:
+    errors = "; ".join(summary.errors[:20])
+    if len(summary.errors) > 20:
+        errors += f"; ... and {len(summary.errors) - 20} more"
+    return store.RunOutcome(
+        status=summary.status,
+        deployments_total=summary.deployments,
+        jobs_total=summary.jobs_total,
+        jobs_failed=summary.jobs_failed,
+        rows_added=summary.rows_added,
+        rows_closed=summary.rows_closed,
+        error_summary=errors[:4000] or None,
+    )
+
+
+def _write(
+    conn: Any,
+    workspace_id: str,
+    run_id: int,
+    now: datetime,
+    results: list[NamespaceFetch],
+    summary: SyncSummary,
+) -> None:
+    stored = store.live_contributions(conn, workspace_id)
+    plan = plan_contributions(results, set(stored))
+    kept = store.live_contributions(conn, workspace_id, with_payload_for=plan.kept)
+    ranked: list[Ranked] = []
+    new: list[store.NewContribution] = []
+    for fetched in plan.fetched:
+        payload = stored_payload(fetched)
+        state = _normalize_payload(workspace_id, fetched.namespace, payload)
+        ranked.append(Ranked(now, fetched.deployment.deployment_id, state))
+        new.append(
+            store.NewContribution(
+                fetched.namespace,
+                fetched.deployment.deployment_id,
+                payload["job_id"],
+                payload_hash(payload),
+                payload,
+            )
+        )
+    for key in sorted(plan.kept):
+        contribution = kept[key]
+        assert contribution.payload is not None
+        state = _normalize_payload(workspace_id, key[0], contribution.payload)
+        ranked.append(Ranked(contribution.fetched_at, key[1], state))
+    changes = diff(merge(ranked), store.load_current(conn, workspace_id))
+    store.apply_changes(conn, workspace_id, run_id, now, changes)
+    store.save_contributions(conn, workspace_id, run_id, now, new, stored, plan.removed)
+    summary.rows_added = changes.rows_added
+    summary.rows_closed = changes.rows_closed
+    summary.changes_by_kind = changes.by_kind()
+
+
+def stored_payload(fetched: DeploymentFetch) -> dict[str, Any]:
+    """What is kept of a successful fetch: enough to audit it and to rebuild its rows."""
+    assert fetched.job is not None and fetched.lineage is not None
+    return {
+        "deployment_id": fetched.deployment.deployment_id,
+        "deployment_name": fetched.deployment.name or fetched.job.deployment_name,
+        "job_id": fetched.job.job_id,
+        "job": fetched.job.model_dump(mode="json", by_alias=True),
+        "lineage": fetched.lineage.raw,
+    }
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    """The hash of what a payload contributes (not of per-request noise such as requestId)."""
+    lineage = payload["lineage"]
+    data = lineage.get("data") if isinstance(lineage, dict) else None
+    return content_hash([payload["deployment_name"], payload["job_id"], data])
+
+
+def _normalize_payload(workspace_id: str, namespace: str, payload: dict[str, Any]) -> State:
+    context = ApiContext(workspace_id, namespace, payload["deployment_id"], payload["job_id"])
+    response = parse_body(LineageResponse, payload["lineage"], context, "GetLineageInfo")
+    assert response.data is not None
+    job = JobIdentity(
+        namespace, payload["deployment_id"], payload["deployment_name"], payload["job_id"]
+    )
+    return normalize(job, response.data)
