@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from exporter import __version__
+from exporter import __version__, migrate
 from exporter.client import FlinkClient
 from exporter.config import (
     Settings,
@@ -25,8 +25,11 @@ from exporter.config import (
     parse_duration,
     resolve_config_path,
 )
+from exporter.daemon import Daemon, wait_for_database
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError
 from exporter.extract import fetch_workspace
+from exporter.store import make_engine
+from exporter.sync import sync_workspace
 
 log = logging.getLogger("exporter")
 
@@ -59,6 +62,7 @@ def setup_logging(level: str) -> None:
     # httpx logs every request at INFO; that is noise for operators.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_db(commands)
+    _add_sync(commands)
+    _add_run(commands)
+    _add_check(commands)
     _add_fetch(commands)
     _add_simulate(commands)
     return parser
@@ -85,6 +93,154 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(resolve_config_path(args.config))
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+def _add_db(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "db",
+        help="create or migrate the database schema (Alembic)",
+        description="Alembic owns the schema: `db upgrade` creates or migrates it to the latest "
+        "revision; `db current` prints the database's revision; `db downgrade REV` goes back.",
+    )
+    actions = cmd.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = actions.add_parser("upgrade", help="migrate to REV (default: head, the latest)")
+    up.add_argument("revision", nargs="?", default="head", metavar="REV")
+    up.set_defaults(handler=run_db_upgrade)
+    current = actions.add_parser("current", help="print the database's schema revision")
+    current.set_defaults(handler=run_db_current)
+    down = actions.add_parser("downgrade", help="migrate back to REV (e.g. -1, or base)")
+    down.add_argument("revision", metavar="REV")
+    down.set_defaults(handler=run_db_downgrade)
+
+
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    url = _settings(args).database.url
+    migrate.upgrade(url, args.revision)
+    print(f"database at revision {migrate.current_revision(make_engine(url))}")
+    return EXIT_OK
+
+
+def run_db_current(args: argparse.Namespace) -> int:
+    current = migrate.current_revision(make_engine(_settings(args).database.url))
+    head = migrate.head_revision()
+    state = "up to date" if current == head else f"behind, latest is {head}"
+    print(f"{current or 'none (run `lineage-exporter db upgrade`)'} ({state})")
+    return EXIT_OK
+
+
+def run_db_downgrade(args: argparse.Namespace) -> int:
+    url = _settings(args).database.url
+    migrate.downgrade(url, args.revision)
+    print(f"database at revision {migrate.current_revision(make_engine(url)) or 'base'}")
+    return EXIT_OK
+
+
+# -- sync / run / check -----------------------------------------------------------------------
+
+
+def _add_sync(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "sync",
+        help="one sync pass of every workspace (or one), then exit",
+        description="Fetch lineage and store what changed. Prints one line per workspace. Exits 0 "
+        "when everything succeeded, 1 when any namespace or job failed (all that succeeded is "
+        "stored).",
+    )
+    cmd.add_argument("--workspace", metavar="ID", help="only this workspace")
+    cmd.set_defaults(handler=run_sync)
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    """`sync`: one pass; credentials and schema are checked before any API call."""
+    settings = _settings(args)
+    workspaces = [settings.workspace(args.workspace)] if args.workspace else settings.workspaces
+    credentials = {w.id: load_credentials(w) for w in workspaces}
+    engine = make_engine(settings.database.url)
+    migrate.require_current(engine)
+    all_ok = True
+    for workspace in workspaces:
+        summary = sync_workspace(engine, workspace, credentials=credentials[workspace.id])
+        print(summary.line(), flush=True)
+        for error in summary.errors:
+            print(f"  error: {error}", file=sys.stderr)
+        all_ok &= summary.ok
+    return EXIT_OK if all_ok else EXIT_FAILURE
+
+
+def _add_run(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "run",
+        help="the daemon: sync every workspace on the configured schedule until stopped",
+        description="Runs until SIGTERM or SIGINT (Ctrl-C); an in-flight sync is rolled back or "
+        "finished, never half-written. Waits (with backoff) while the database is unreachable.",
+    )
+    cmd.set_defaults(handler=run_daemon)
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    engine = make_engine(settings.database.url)
+    stop = install_stop_signals()
+    if not wait_for_database(engine, stop):
+        return EXIT_OK
+    Daemon(settings, engine, stop).run()
+    return EXIT_OK
+
+
+def install_stop_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (a second signal exits at once)."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise SystemExit(128 + signum)
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+    return stop
+
+
+def _add_check(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "check",
+        help="check config, credentials, database and migrations; exit 1 if anything is wrong",
+    )
+    cmd.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    path = resolve_config_path(args.config)
+    settings = load_settings(path)
+    results: list[tuple[str, str | None]] = [(f"config {path}", None)]
+    for workspace in settings.workspaces:
+        try:
+            load_credentials(workspace)
+            results.append((f"credentials for workspace {workspace.id}", None))
+        except CredentialsError as exc:
+            results.append((f"credentials for workspace {workspace.id}", str(exc)))
+    engine = make_engine(settings.database.url)
+    try:
+        current = migrate.current_revision(engine)
+        results.append((f"database {engine.url.render_as_string(hide_password=True)}", None))
+        head = migrate.head_revision()
+        problem = (
+            None
+            if current == head
+            else (f"at {current or 'none'}, latest is {head}: run `lineage-exporter db upgrade`")
+        )
+        results.append(("migrations", problem))
+    except ExporterError as exc:
+        results.append(("database", str(exc)))
+    for what, problem in results:
+        print(
+            f"{'ok  ' if problem is None else 'FAIL'} {what}" + (f": {problem}" if problem else "")
+        )
+    return EXIT_OK if all(problem is None for _, problem in results) else EXIT_FAILURE
 
 
 # -- fetch ----------------------------------------------------------------------------------

@@ -141,7 +141,7 @@ class FlinkClient:
     ) -> None:
         self.settings = settings
         self.stats = ClientStats()
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or RetryPolicy(max_attempts=settings.max_attempts)
         self._recorder = recorder
         self._sleep = sleep
         self._monotonic = monotonic

@@ -116,7 +116,9 @@ class WorkspaceSettings(_Section):
     depth: int = Field(default=1, ge=1, le=10)
     connect_timeout: Duration = timedelta(seconds=5)
     read_timeout: Duration = timedelta(seconds=30)
-    # Retries of one request stop when this much time has passed since its first attempt.
+    # Retries of one request stop after this many attempts, or when this much time has passed
+    # since its first attempt, whichever comes first.
+    max_attempts: int = Field(default=8, ge=1, le=100)
     retry_budget: Duration = timedelta(seconds=60)
     ca_bundle: Path | None = None
     credentials: CredentialSettings = CredentialSettings()

@@ -407,7 +407,9 @@ def apply_changes(
         (Column.table_id, Column.name),
         {(table_ids[k[:5]], k[5]) for k, _ in opened["columns"]},
     )
-    deployment_ids = ensure_deployments(conn, workspace_id, {k for k, _ in opened["jobs"]})
+    deployment_ids = ensure_deployments(
+        conn, workspace_id, {(k[0], k[1]) for k, _ in opened["jobs"]}
+    )
     namespace_ids = _ensure_namespaces(
         conn,
         workspace_id,
@@ -430,7 +432,10 @@ def apply_changes(
     _insert(
         conn,
         JobVersion,
-        [{**base, "deployment_fk": deployment_ids[key], **attrs} for key, attrs in opened["jobs"]],
+        [
+            {**base, "deployment_fk": deployment_ids[(key[0], key[1])], **attrs}
+            for key, attrs in opened["jobs"]
+        ],
     )
     for kind, edge, version in (
         ("table_edges", TableEdge, TableEdgeVersion),

@@ -93,6 +93,7 @@ def write_config(path: Path, simulator: Simulator, database_url: str, **extra: s
         f"namespaces = [{namespaces}]",
         'read_timeout = "5s"',
         'retry_budget = "5s"',
+        f"max_attempts = {extra.pop('max_attempts', '2')}",
     ]
     lines += [f"{key} = {value}" for key, value in extra.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -104,7 +105,14 @@ def write_config(path: Path, simulator: Simulator, database_url: str, **extra: s
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "pg_url" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        param = (
+            callspec.params.get("db_url") or callspec.params.get("empty_db_url")
+            if callspec
+            else None
+        )
+        if {"pg_url", "empty_pg_url", "pg_template"} & set(names) or param == "postgresql":
             item.add_marker(pytest.mark.postgres)
 
 
@@ -112,4 +120,156 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and os.environ.get(REQUIRE_PG_ENV) and "postgres" in report.keywords:
         # CI must run the PostgreSQL tests: a skip there is a failure.
         report.outcome = "failed"
-        report.longrepr = f"PostgreSQL test skipped while {REQUIRE_PG_ENV} is set: {report.longrepr}"
+        report.longrepr = (
+            f"PostgreSQL test skipped while {REQUIRE_PG_ENV} is set: {report.longrepr}"
+        )
+
+
+# -- databases ------------------------------------------------------------------------------------
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get(PG_URL_ENV, DEFAULT_PG_URL)
+
+
+def _pg_database_url(name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+
+
+def _pg_execute(statement: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        _pg_execute("SELECT 1")
+    except OperationalError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_available: bool) -> Iterator[str]:
+    """A PostgreSQL database migrated to head, cloned by each test that needs one."""
+    if not pg_available:
+        pytest.skip(f"PostgreSQL not reachable at {_pg_admin_url()}")
+    from exporter import migrate
+
+    name = f"lineage_tpl_{os.getpid()}"
+    _pg_execute(f"DROP DATABASE IF EXISTS {name}")
+    _pg_execute(f"CREATE DATABASE {name}")
+    migrate.upgrade(_pg_database_url(name))
+    yield name
+    _pg_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _fresh_pg_database(template: str | None) -> Iterator[str]:
+    import uuid
+
+    name = f"lineage_test_{uuid.uuid4().hex[:12]}"
+    _pg_execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+    try:
+        yield _pg_database_url(name)
+    finally:
+        _pg_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test."""
+    yield from _fresh_pg_database(pg_template)
+
+
+@pytest.fixture
+def empty_pg_url(pg_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database with no schema at all."""
+    yield from _fresh_pg_database(None)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh, migrated SQLite database file for one test."""
+    from exporter import migrate
+
+    url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each test using it runs on both databases, migrated to head."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("sqlite_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database (no schema) on each backend, for migration tests."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("empty_pg_url"))
+    return f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+# -- an exporter wired to the simulator and a database, driven through the CLI ------------------
+
+
+class Harness:
+    """The simulator, a config file and a database: `sync()` runs the real CLI command."""
+
+    def __init__(self, simulator: Simulator, database_url: str, config: Path) -> None:
+        from exporter.store import make_engine
+
+        self.sim = simulator
+        self.world = simulator.world
+        self.url = database_url
+        self.config = config
+        self.engine = make_engine(database_url)
+
+    def sync(self) -> int:
+        from exporter.cli import main
+
+        return main(["--config", str(self.config), "sync"])
+
+    def rows(self, sql: str, **params: object) -> list[tuple[object, ...]]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql), params)]
+
+    def scalar(self, sql: str, **params: object) -> object:
+        return self.rows(sql, **params)[0][0]
+
+    def last_run(self) -> dict[str, object]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(text("SELECT * FROM lineage_sync_runs ORDER BY run_id DESC LIMIT 1"))
+                .mappings()
+                .one()
+            )
+        return dict(row)
+
+
+@pytest.fixture
+def harness(
+    sim_env: Simulator, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
+    config = write_config(tmp_path / "exporter.toml", sim_env, db_url)
+    h = Harness(sim_env, db_url, config)
+    yield h
+    h.engine.dispose()

@@ -28,7 +28,9 @@ def test_fetch_writes_every_namespace(sim_env: Simulator, tmp_path: Path) -> Non
             assert (out / name / deployment.id / "jobs.page-1.json").exists()
             job = deployment.current_job
             if job is not None:
-                lineage = json.loads((out / name / deployment.id / f"lineage.{job.id}.json").read_text())
+                lineage = json.loads(
+                    (out / name / deployment.id / f"lineage.{job.id}.json").read_text()
+                )
                 assert lineage["success"] is True and lineage["data"]["nodes"]
 
 
@@ -36,10 +38,14 @@ def test_fetch_exits_1_when_a_job_fails(
     sim_env: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path / "c.toml", sim_env, "sqlite:///unused.db")
-    victim = next(d for d in sim_env.world.namespaces["default-namespace"].deployments.values() if d.jobs)
+    victim = next(
+        d for d in sim_env.world.namespaces["default-namespace"].deployments.values() if d.jobs
+    )
     assert victim.current_job is not None
     sim_env.faults.job_faults[victim.current_job.id] = "bad-shape"
-    code = main(["--config", str(config), "fetch", "--workspace", "ws-test", "--out", str(tmp_path / "o")])
+    code = main(
+        ["--config", str(config), "fetch", "--workspace", "ws-test", "--out", str(tmp_path / "o")]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert victim.id in err and victim.current_job.id in err and "data.nodes.0.tables" in err
@@ -50,18 +56,25 @@ def test_config_error_exits_2_before_any_request(
 ) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[[workspaces]]\nid = 'ws-test'\nnamespaces = ['a']\n", encoding="utf-8")
-    code = main(["--config", str(config), "fetch", "--workspace", "ws-test", "--out", str(tmp_path)])
+    code = main(
+        ["--config", str(config), "fetch", "--workspace", "ws-test", "--out", str(tmp_path)]
+    )
     assert code == 2
     assert "region" in capsys.readouterr().err
     assert sim_env.stats.total == 0
 
 
 def test_missing_credentials_exit_2(
-    sim_env: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    sim_env: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
     config = write_config(tmp_path / "c.toml", sim_env, "sqlite:///unused.db")
-    code = main(["--config", str(config), "fetch", "--workspace", "ws-test", "--out", str(tmp_path)])
+    code = main(
+        ["--config", str(config), "fetch", "--workspace", "ws-test", "--out", str(tmp_path)]
+    )
     assert code == 2
     assert "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in capsys.readouterr().err
     assert sim_env.stats.total == 0
@@ -70,9 +83,22 @@ def test_missing_credentials_exit_2(
 def test_fetch_against_the_simulate_command(tmp_path: Path) -> None:
     """The 'done when' of the foundation: two real processes talking over loopback."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "simulate", "--port", "0", "--workspace", "ws-cli",
-         "--namespaces", "3", "--deployments", "4"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "simulate",
+            "--port",
+            "0",
+            "--workspace",
+            "ws-cli",
+            "--namespaces",
+            "3",
+            "--deployments",
+            "4",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stdout is not None
@@ -91,9 +117,22 @@ def test_fetch_against_the_simulate_command(tmp_path: Path) -> None:
         )
         out = tmp_path / "out"
         done = subprocess.run(
-            [sys.executable, "-m", "exporter", "--config", str(config), "fetch",
-             "--workspace", "ws-cli", "--out", str(out)],
-            env=env, capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "--config",
+                str(config),
+                "fetch",
+                "--workspace",
+                "ws-cli",
+                "--out",
+                str(out),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 0, done.stderr
         for namespace in ("default-namespace", "namespace-1", "namespace-2"):

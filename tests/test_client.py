@@ -205,7 +205,9 @@ def test_connection_refused_is_retried() -> None:
     assert caught.value.code == "ConnectionError" and caught.value.attempts == 3
 
 
-def test_in_flight_requests_never_exceed_concurrency(simulator: Simulator, make_client: Any) -> None:
+def test_in_flight_requests_never_exceed_concurrency(
+    simulator: Simulator, make_client: Any
+) -> None:
     from exporter.extract import fetch_workspace
 
     simulator.faults.latency = 0.02

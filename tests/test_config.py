@@ -48,9 +48,13 @@ def test_schedule_is_optional(tmp_path: Path) -> None:
     assert settings.schedule.cron is None
 
 
-def test_database_url_env_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_url_env_overrides_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LINEAGE_EXPORTER_DATABASE_URL", "postgresql+psycopg://u@h:5432/db")
-    assert load_settings(write(tmp_path, MINIMAL)).database.url == "postgresql+psycopg://u@h:5432/db"
+    assert (
+        load_settings(write(tmp_path, MINIMAL)).database.url == "postgresql+psycopg://u@h:5432/db"
+    )
 
 
 def test_config_path_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,7 +109,10 @@ def test_credentials_from_default_env(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_credentials_from_named_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = MINIMAL + "[workspaces.credentials]\naccess_key_id_env='MY_ID'\naccess_key_secret_env='MY_SK'\n"
+    text = (
+        MINIMAL
+        + "[workspaces.credentials]\naccess_key_id_env='MY_ID'\naccess_key_secret_env='MY_SK'\n"
+    )
     monkeypatch.setenv("MY_ID", "AK2")
     monkeypatch.delenv("MY_SK", raising=False)
     workspace = load_settings(write(tmp_path, text)).workspaces[0]

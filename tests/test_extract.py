@@ -16,7 +16,9 @@ def test_full_fetch_of_a_simulated_workspace(make_client: Any, simulator: Simula
     for result in results:
         ns = world.namespaces[result.namespace]
         assert result.listed and not result.failed
-        assert sorted(d.deployment.deployment_id for d in result.deployments) == sorted(ns.deployments)
+        assert sorted(d.deployment.deployment_id for d in result.deployments) == sorted(
+            ns.deployments
+        )
         for fetched in result.deployments:
             expected = ns.deployments[fetched.deployment.deployment_id].current_job
             if expected is None:

@@ -27,7 +27,10 @@ def signed(
     if workspace is not None:
         headers["workspace"] = workspace
     request = httpx.Request(
-        "GET", f"{sim.url}/api/v2/namespaces/{NS}/deployments", params={"pageSize": 5}, headers=headers
+        "GET",
+        f"{sim.url}/api/v2/namespaces/{NS}/deployments",
+        params={"pageSize": 5},
+        headers=headers,
     )
     auth = AcsSignatureAuth(
         sim.access_key_id,
@@ -127,14 +130,28 @@ def test_the_world_is_realistic() -> None:
     assert any(e.startswith("c") and "." not in e for e in endpoints)  # IDs
     assert any(e.count(".") == 3 for e in endpoints)  # qualified names
     assert any("://" in e for e in endpoints)  # matching no node
-    values = {type(v) for lin in lineages for n in lin["nodes"] for t in n["tables"]
-              for v in t["with"].values()}
+    values = {
+        type(v)
+        for lin in lineages
+        for n in lin["nodes"]
+        for t in n["tables"]
+        for v in t["with"].values()
+    }
     assert {str, int, float, bool, list} <= values
 
 
 def test_the_world_changes_every_kind_of_thing() -> None:
     world = World("w", seed=9, size=WorldSize(namespaces=2, deployments_per_namespace=10))
     changes = " ".join(c for _ in range(40) for c in world.advance(3))
-    for words in ("type ->", "column added", "dropped", "with changed", "properties changed",
-                  "restarted", "deleted", "added", "source"):
+    for words in (
+        "type ->",
+        "column added",
+        "dropped",
+        "with changed",
+        "properties changed",
+        "restarted",
+        "deleted",
+        "added",
+        "source",
+    ):
         assert words in changes

@@ -63,7 +63,11 @@ def test_epoch_seconds_or_milliseconds(value: object) -> None:
 
 
 def test_numbers_sent_as_strings_and_unknown_fields_kept() -> None:
-    body = {"data": [{"deploymentId": "d", "newField": {"x": 1}}], "totalSize": "3", "pageIndex": "2"}
+    body = {
+        "data": [{"deploymentId": "d", "newField": {"x": 1}}],
+        "totalSize": "3",
+        "pageIndex": "2",
+    }
     page = parse_body(DeploymentPage, body, CONTEXT, "ListDeployments")
     assert page.total_size == 3 and page.page_index == 2
     assert page.data[0].model_extra == {"newField": {"x": 1}}
@@ -80,7 +84,10 @@ def test_null_lists_are_empty() -> None:
     ("data", "field"),
     [
         ({"nodes": {"not": "a list"}}, "data.nodes"),
-        ({"nodes": [{"catalogName": "c", "databaseName": "d", "tables": "x"}]}, "data.nodes.0.tables"),
+        (
+            {"nodes": [{"catalogName": "c", "databaseName": "d", "tables": "x"}]},
+            "data.nodes.0.tables",
+        ),
         ({"nodes": [{"databaseName": "d"}]}, "data.nodes.0.catalogName"),
         ({"edges": {"columnLineage": [{"source": "a"}]}}, "data.edges.columnLineage.0.destination"),
         ("a string", "data"),

@@ -1,0 +1,125 @@
+"""The daemon: an APScheduler job per workspace, syncing on the configured interval or cron.
+
+Per workspace at most one sync at a time (max_instances=1), missed runs coalesced into one, and a
+failing workspace only logs: the others go on. `stop` (set by SIGTERM/SIGINT) makes in-flight
+syncs abandon their fetch (nothing written) and the scheduler shut down within seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+
+from exporter import migrate
+from exporter.config import ScheduleSettings, Settings, WorkspaceSettings
+from exporter.errors import ExporterError, StoreError
+from exporter.sync import SyncSummary, sync_workspace
+
+log = logging.getLogger(__name__)
+
+SummaryCallback = Callable[[SyncSummary], None]
+
+
+def make_trigger(schedule: ScheduleSettings) -> BaseTrigger:
+    """The APScheduler trigger for the configured cron or interval, with jitter."""
+    jitter = int(schedule.jitter.total_seconds()) or None
+    if schedule.cron:
+        trigger = CronTrigger.from_crontab(schedule.cron, timezone=UTC)
+        trigger.jitter = jitter
+        return trigger
+    return IntervalTrigger(
+        seconds=schedule.effective_interval.total_seconds(), jitter=jitter, timezone=UTC
+    )
+
+
+def wait_for_database(engine: Engine, stop: threading.Event, max_delay: float = 60.0) -> bool:
+    """Block until the schema is reachable and current; back off while unreachable.
+
+    Returns False if `stop` was set first. Raises StoreError if the schema is not current,
+    which no amount of waiting fixes.
+    """
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            migrate.require_current(engine)
+            return True
+        except StoreError as exc:
+            if "unreachable" not in str(exc):
+                raise
+            log.warning("database unreachable, retrying in %.0fs: %s", delay, exc)
+            stop.wait(delay)
+            delay = min(max_delay, delay * 2)
+    return False
+
+
+class Daemon:
+    """Schedules a sync of every configured workspace until `stop` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        stop: threading.Event,
+        on_summary: SummaryCallback | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.stop = stop
+        self.on_summary = on_summary
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max(1, len(settings.workspaces)))},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": None,  # a late run still runs (once, coalesced)
+            },
+            timezone=UTC,
+        )
+
+    def run(self) -> None:
+        """Start the schedule, block until `stop` is set, then shut down cleanly."""
+        trigger = make_trigger(self.settings.schedule)
+        for workspace in self.settings.workspaces:
+            self.scheduler.add_job(
+                self.sync_one,
+                trigger=trigger,
+                args=[workspace],
+                id=f"sync:{workspace.id}",
+                name=f"sync workspace {workspace.id}",
+                next_run_time=datetime.now(UTC),  # first sync right away
+            )
+        self.scheduler.start()
+        log.info(
+            "daemon started: %d workspaces, schedule %s",
+            len(self.settings.workspaces),
+            self.settings.schedule.cron or self.settings.schedule.effective_interval,
+        )
+        self.stop.wait()
+        log.info("stopping: waiting for in-flight syncs to roll back or finish")
+        self.scheduler.shutdown(wait=True)
+        log.info("daemon stopped")
+
+    def sync_one(self, workspace: WorkspaceSettings) -> None:
+        """One scheduled sync; every failure is logged, never raised into the scheduler."""
+        if self.stop.is_set():
+            return
+        try:
+            summary = sync_workspace(self.engine, workspace, stop=self.stop)
+        except ExporterError as exc:
+            log.error("workspace %s: sync failed: %s", workspace.id, exc)
+            return
+        except Exception:
+            log.exception("workspace %s: sync crashed", workspace.id)
+            return
+        log.info("%s", summary.line())
+        if self.on_summary is not None:
+            self.on_summary(summary)

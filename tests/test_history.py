@@ -1,0 +1,45 @@
+"""merge and diff: the history rules as unit tests on plain rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from exporter.history import Ranked, diff, merge
+from exporter.normalize import State
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def state(tables: dict[tuple[str, ...], dict[str, object]]) -> State:
+    s = State.empty()
+    s["tables"].update(tables)
+    return s
+
+
+def test_unchanged_writes_nothing() -> None:
+    wanted = state({("a",): {"x": 1}})
+    changes = diff(wanted, {"tables": {("a",): (10, {"x": 1})}})
+    assert changes.rows_added == 0 and changes.rows_closed == 0
+
+
+def test_new_changed_and_gone() -> None:
+    wanted = state({("new",): {"x": 1}, ("changed",): {"x": 2}})
+    current = {"tables": {("changed",): (1, {"x": 1}), ("gone",): (2, {"x": 1})}}
+    changes = diff(wanted, current)
+    assert sorted(changes.closed["tables"]) == [1, 2]
+    assert sorted(changes.opened["tables"]) == [(("changed",), {"x": 2}), (("new",), {"x": 1})]
+    assert changes.by_kind()["tables"] == (2, 2)
+
+
+def test_merge_is_a_union_and_the_latest_fetch_wins() -> None:
+    older = Ranked(T0, "dep-b", state({("t",): {"v": "old"}, ("only-b",): {}}))
+    newer = Ranked(T0 + timedelta(seconds=1), "dep-a", state({("t",): {"v": "new"}}))
+    merged = merge([newer, older])
+    assert merged["tables"] == {("t",): {"v": "new"}, ("only-b",): {}}
+
+
+def test_merge_ties_are_broken_by_deployment_id() -> None:
+    a = Ranked(T0, "dep-a", state({("t",): {"v": "a"}}))
+    b = Ranked(T0, "dep-b", state({("t",): {"v": "b"}}))
+    assert merge([b, a])["tables"][("t",)] == {"v": "b"}
+    assert merge([a, b])["tables"][("t",)] == {"v": "b"}

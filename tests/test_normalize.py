@@ -1,0 +1,130 @@
+"""normalize: one payload -> rows, resolving edge endpoints and scoping temporary tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.normalize import JobIdentity, content_hash, normalize
+from exporter.wire import LineageInfo
+
+JOB = JobIdentity("ns", "dep-1", "my-job", "job-1")
+
+
+def payload(**overrides: Any) -> LineageInfo:
+    data: dict[str, Any] = {
+        "nodes": [
+            {
+                "id": "n1",
+                "catalogName": "paimon",
+                "databaseName": "ods",
+                "isTemporary": False,
+                "connector": "paimon",
+                "tables": [
+                    {
+                        "id": "t1",
+                        "tableName": "orders",
+                        "with": {"a": 1},
+                        "properties": {"p": "x"},
+                        "columns": [
+                            {
+                                "id": "c1",
+                                "columnName": "id",
+                                "columnType": "BIGINT",
+                                "nullable": False,
+                            }
+                        ],
+                    },
+                    {
+                        "id": "t2",
+                        "tableName": "orders_agg",
+                        "columns": [{"id": "c2", "columnName": "id", "columnType": "BIGINT"}],
+                    },
+                ],
+            },
+            {
+                "id": "n2",
+                "catalogName": "default_catalog",
+                "databaseName": "default_database",
+                "isTemporary": True,
+                "connector": "datagen",
+                "tables": [{"id": "t3", "tableName": "tmp", "columns": []}],
+            },
+        ],
+        "edges": {
+            "tableLineage": [
+                {"source": "t1", "destination": "t2", "jobId": "job-1"},
+                {"source": "paimon.ods.orders", "destination": "t3", "jobId": "job-1"},
+                {"source": "kafka://x/topic", "destination": "hive.db.elsewhere", "jobId": None},
+            ],
+            "columnLineage": [
+                {"source": "c1", "destination": "paimon.ods.orders_agg.id", "jobId": "job-1"},
+                {"source": "nowhere", "destination": "c2", "jobId": "job-1"},
+            ],
+        },
+        "jobInfos": [
+            {"id": "job-1\n", "properties": {"owner": "ana", "n": 3}},
+            {"id": "other", "properties": {"x": 1}},
+        ],
+    }
+    data.update(overrides)
+    return LineageInfo.model_validate(data)
+
+
+def test_tables_and_columns_are_keyed_by_name() -> None:
+    state = normalize(JOB, payload())
+    orders = state["tables"][("ns", "paimon", "ods", "orders", "")]
+    assert orders == {
+        "table_uid": "t1",
+        "connector": "paimon",
+        "is_temporary": False,
+        "with_options": {"a": 1},
+        "properties": {"p": "x"},
+    }
+    column = state["columns"][("ns", "paimon", "ods", "orders", "", "id")]
+    assert column["column_type"] == "BIGINT" and column["nullable"] is False
+
+
+def test_temporary_tables_belong_to_their_deployment() -> None:
+    state = normalize(JOB, payload())
+    assert ("ns", "default_catalog", "default_database", "tmp", "dep-1") in state["tables"]
+    other = normalize(JobIdentity("ns", "dep-2", None, "job-2"), payload())
+    assert ("ns", "default_catalog", "default_database", "tmp", "dep-2") in other["tables"]
+
+
+def test_edge_endpoints_resolve_by_id_then_name_else_raw() -> None:
+    state = normalize(JOB, payload())
+    assert set(state["table_edges"]) == {
+        ("ns", "paimon.ods.orders", "", "paimon.ods.orders_agg", "", "job-1"),
+        ("ns", "paimon.ods.orders", "", "default_catalog.default_database.tmp", "dep-1", "job-1"),
+        # unresolvable endpoints are kept as they are; a missing jobId is this job's
+        ("ns", "kafka://x/topic", "", "hive.db.elsewhere", "", "job-1"),
+    }
+    assert set(state["column_edges"]) == {
+        ("ns", "paimon.ods.orders.id", "", "paimon.ods.orders_agg.id", "", "job-1"),
+        ("ns", "nowhere", "", "paimon.ods.orders_agg.id", "", "job-1"),
+    }
+
+
+def test_job_row_takes_its_own_job_info() -> None:
+    state = normalize(JOB, payload())
+    assert state["jobs"] == {
+        ("ns", "dep-1"): {
+            "job_id": "job-1",
+            "deployment_name": "my-job",
+            "properties": {"owner": "ana", "n": 3},
+        }
+    }
+
+
+def test_an_empty_payload_still_records_the_job() -> None:
+    state = normalize(JOB, LineageInfo())
+    assert state.size() == 1 and ("ns", "dep-1") in state["jobs"]
+
+
+def test_same_payload_same_rows() -> None:
+    assert normalize(JOB, payload()) == normalize(JOB, payload())
+
+
+def test_content_hash_ignores_key_order() -> None:
+    assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"b": [1, 2], "a": 1})
+    assert content_hash({"a": 1}) != content_hash({"a": 2})

@@ -1,0 +1,503 @@
+"""Sync semantics, end to end: the CLI against the simulator over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import Harness
+
+from exporter.extract import DeploymentFetch, NamespaceFetch
+from exporter.simulator.world import SimColumn, SimDeployment, World
+from exporter.sync import plan_contributions
+from exporter.wire import Deployment, Job
+
+NS = "default-namespace"
+SNAPSHOT_VIEWS = {
+    "tables": "namespace, qualified_name, owner_deployment_id, table_id, connector, is_temporary, "
+    "with_options, properties",
+    "columns": "namespace, qualified_name, owner_deployment_id, column_id, column_type, "
+    "column_native_type, nullable, description",
+    "jobs": "namespace, deployment_id, job_id, deployment_name, properties",
+    "table_edges": "namespace, source_name, destination_name, job_id, source_owner, "
+    "destination_owner",
+    "column_edges": "namespace, source_name, destination_name, job_id, source_owner, "
+    "destination_owner",
+}
+
+
+def _hashable(row: tuple[object, ...]) -> tuple[object, ...]:
+    def one(value: object) -> object:
+        if isinstance(value, str) and value.startswith(("{", "[")):
+            value = json.loads(value)  # SQLite returns JSON as text
+        if isinstance(value, dict | list):
+            return json.dumps(value, sort_keys=True)
+        if isinstance(value, bool):
+            return int(value)
+        return value
+
+    return tuple(one(v) for v in row)
+
+
+def snapshot(h: Harness, at: object | None = None) -> dict[str, set[tuple[object, ...]]]:
+    """Every view's rows, current (at=None) or as of instant `at`."""
+    result = {}
+    for kind, columns in SNAPSHOT_VIEWS.items():
+        if at is None:
+            rows = h.rows(f"SELECT {columns} FROM lineage_{kind}_current")
+        else:
+            rows = h.rows(
+                f"SELECT {columns} FROM lineage_{kind}_history "
+                "WHERE valid_from <= :t AND (valid_to IS NULL OR valid_to > :t)",
+                t=at,
+            )
+        result[kind] = {_hashable(r) for r in rows}
+    return result
+
+
+def history_count(h: Harness) -> int:
+    return sum(
+        int(h.scalar(f"SELECT COUNT(*) FROM lineage_{kind}_history"))  # type: ignore[call-overload]
+        for kind in SNAPSHOT_VIEWS
+    )
+
+
+def with_job(world: World, namespace: str = NS) -> list[SimDeployment]:
+    return [d for d in world.namespaces[namespace].deployments.values() if d.jobs]
+
+
+def sink_name(world: World, d: SimDeployment) -> str:
+    return world.namespaces[d.namespace].tables[d.sink].qualified_name
+
+
+# -- initial load and idempotence ---------------------------------------------------------------
+
+
+def test_initial_load_matches_the_api(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    assert harness.sync() == 0
+    world = harness.world
+    expected_tables, expected_jobs = set(), set()
+    for ns in world.namespaces.values():
+        for d in ns.deployments.values():
+            job = d.current_job
+            if job is None:
+                continue
+            expected_jobs.add((ns.name, d.id, job.id))
+            for table_id in [*d.sources, d.sink]:
+                expected_tables.add((ns.name, ns.tables[table_id].qualified_name, ""))
+            if d.temporary is not None:
+                expected_tables.add((ns.name, d.temporary.qualified_name, d.id))
+    tables = harness.rows(
+        "SELECT namespace, qualified_name, owner_deployment_id FROM lineage_tables_current"
+    )
+    assert set(tables) == expected_tables and len(tables) == len(expected_tables)
+    jobs = harness.rows("SELECT namespace, deployment_id, job_id FROM lineage_jobs_current")
+    assert set(jobs) == expected_jobs
+    run = harness.last_run()
+    assert run["status"] == "succeeded" and run["jobs_failed"] == 0
+    assert run["jobs_total"] == len(expected_jobs)
+    out = capsys.readouterr().out
+    assert f"{world.workspace_id}: succeeded" in out and "rows added" in out
+
+
+def test_unchanged_resync_adds_no_rows(harness: Harness) -> None:
+    assert harness.sync() == 0
+    before, state = history_count(harness), snapshot(harness)
+    assert harness.sync() == 0
+    assert history_count(harness) == before
+    assert snapshot(harness) == state
+    run = harness.last_run()
+    assert (run["rows_added"], run["rows_closed"]) == (0, 0)
+
+
+def test_edges_between_jobs_resolve_to_names(harness: Harness) -> None:
+    world = harness.world
+    d = with_job(world)[0]
+    d.endpoint_style = "id"  # endpoints sent as IDs must come out as qualified names
+    d.temporary = None
+    d.external_source = None
+    assert harness.sync() == 0
+    ns = world.namespaces[NS]
+    job = d.current_job
+    assert job is not None
+    edges = harness.rows(
+        "SELECT source_name, destination_name FROM lineage_table_edges_current WHERE job_id = :j",
+        j=job.id,
+    )
+    assert set(edges) == {(ns.tables[s].qualified_name, sink_name(world, d)) for s in d.sources}
+    sink = ns.tables[d.sink]
+    column_edges = harness.rows(
+        "SELECT destination_name FROM lineage_column_edges_current WHERE job_id = :j", j=job.id
+    )
+    assert {r[0] for r in column_edges} == {f"{sink.qualified_name}.{c.name}" for c in sink.columns}
+
+
+# -- every kind of change -----------------------------------------------------------------------
+
+
+def test_every_kind_of_change(harness: Harness) -> None:
+    world = harness.world
+    ns = world.namespaces[NS]
+    d = with_job(world)[0]
+    sink = ns.tables[d.sink]
+    assert harness.sync() == 0
+
+    def versions(sql: str, **params: object) -> list[tuple[object, ...]]:
+        return harness.rows(sql + " ORDER BY valid_from", **params)
+
+    column = sink.columns[0]
+    column.type = "VARCHAR(99)"
+    sink.columns.append(SimColumn("c-new", "brand_new", "INT", True, "added", 1_700_000_000))
+    dropped = sink.columns.pop(1)
+    sink.with_["with.mode"] = "changed-mode"
+    d.properties["owner"] = "someone-else"
+    assert harness.sync() == 0
+
+    col_sql = (
+        "SELECT column_type, valid_to IS NULL FROM lineage_columns_history "
+        "WHERE qualified_name = :q AND owner_deployment_id = ''"
+    )
+    old_type, new_type = versions(col_sql, q=f"{sink.qualified_name}.{column.name}")
+    assert old_type[1] == 0 and new_type == ("VARCHAR(99)", 1)
+    assert versions(col_sql, q=f"{sink.qualified_name}.brand_new") == [("INT", 1)]
+    assert [r[1] for r in versions(col_sql, q=f"{sink.qualified_name}.{dropped.name}")] == [0]
+
+    with_rows = versions(
+        "SELECT with_options, valid_to IS NULL FROM lineage_tables_history "
+        "WHERE qualified_name = :q AND owner_deployment_id = ''",
+        q=sink.qualified_name,
+    )
+    assert len(with_rows) == 2 and with_rows[-1][1] == 1
+    assert _hashable(with_rows[-1])[0] != _hashable(with_rows[0])[0]
+    assert "changed-mode" in str(with_rows[-1][0])
+
+    job_rows = versions(
+        "SELECT properties, valid_to IS NULL FROM lineage_jobs_history WHERE deployment_id = :d",
+        d=d.id,
+    )
+    assert len(job_rows) == 2 and "someone-else" in str(job_rows[-1][0])
+
+
+def test_edge_removed_and_reappearing(harness: Harness) -> None:
+    world = harness.world
+    d = with_job(world)[0]
+    d.temporary = None
+    ns = world.namespaces[NS]
+    extra = next(t for t in sorted(ns.tables) if t not in d.sources and t != d.sink)
+    d.sources.append(extra)
+    assert harness.sync() == 0
+    edge = (ns.tables[extra].qualified_name, sink_name(world, d))
+    sql = (
+        "SELECT valid_from, valid_to FROM lineage_table_edges_history "
+        "WHERE source_name = :s AND destination_name = :t ORDER BY valid_from"
+    )
+
+    d.sources.remove(extra)
+    assert harness.sync() == 0
+    [(_, closed_at)] = harness.rows(sql, s=edge[0], t=edge[1])
+    assert closed_at is not None
+
+    d.sources.append(extra)
+    assert harness.sync() == 0
+    periods = harness.rows(sql, s=edge[0], t=edge[1])
+    assert len(periods) == 2
+    assert periods[0][1] is not None and periods[1][1] is None
+    assert periods[1][0] > periods[0][1]  # type: ignore[operator]
+
+
+def test_deployment_deleted_and_added(harness: Harness) -> None:
+    world = harness.world
+    ns = world.namespaces[NS]
+    victim = with_job(world)[0]
+    assert harness.sync() == 0
+    del ns.deployments[victim.id]
+    newcomer = world._generate_deployment(ns)
+    if not newcomer.jobs:
+        world._add_job(newcomer)
+    ns.deployments[newcomer.id] = newcomer
+    assert harness.sync() == 0
+    current = {r[0] for r in harness.rows("SELECT deployment_id FROM lineage_jobs_current")}
+    assert victim.id not in current and newcomer.id in current
+    victim_job = victim.current_job
+    assert victim_job is not None
+    assert harness.rows(
+        "SELECT COUNT(*) FROM lineage_table_edges_current WHERE job_id = :j", j=victim_job.id
+    ) == [(0,)]
+    assert (
+        harness.scalar(
+            "SELECT COUNT(*) FROM lineage_jobs_history WHERE deployment_id = :d AND valid_to IS NOT NULL",
+            d=victim.id,
+        )
+        == 1
+    )
+
+
+def test_job_restart_moves_edges_to_the_new_job(harness: Harness) -> None:
+    world = harness.world
+    d = with_job(world)[0]
+    assert harness.sync() == 0
+    old = d.current_job
+    new = world._add_job(d)
+    assert harness.sync() == 0
+    assert old is not None
+    assert harness.rows(
+        "SELECT job_id FROM lineage_jobs_current WHERE deployment_id = :d", d=d.id
+    ) == [(new.id,)]
+    assert (
+        harness.scalar(
+            "SELECT COUNT(*) FROM lineage_table_edges_current WHERE job_id = :j", j=old.id
+        )
+        == 0
+    )
+    assert (
+        harness.scalar(
+            "SELECT COUNT(*) FROM lineage_table_edges_current WHERE job_id = :j", j=new.id
+        )
+        > 0
+    )
+
+
+# -- failures never lose history -------------------------------------------------------------------
+
+
+def test_failing_job_keeps_its_last_good_lineage(harness: Harness) -> None:
+    world = harness.world
+    d = with_job(world)[0]
+    d.temporary = None
+    job = d.current_job
+    assert job is not None
+    assert harness.sync() == 0
+    before = snapshot(harness)
+
+    harness.sim.faults.job_faults[job.id] = "error"
+    d.properties["owner"] = "changed-while-failing"
+    removed_source = d.sources[0]
+    d.sources.append(
+        next(t for t in sorted(world.namespaces[NS].tables) if t not in d.sources and t != d.sink)
+    )
+    d.sources.remove(removed_source)
+    assert harness.sync() == 1
+    run = harness.last_run()
+    assert run["status"] == "partial" and run["jobs_failed"] == 1
+    assert job.id in str(run["error_summary"]) and d.id in str(run["error_summary"])
+    assert snapshot(harness) == before  # nothing closed, nothing changed
+
+    del harness.sim.faults.job_faults[job.id]
+    assert harness.sync() == 0
+    props = harness.scalar(
+        "SELECT properties FROM lineage_jobs_current WHERE deployment_id = :d", d=d.id
+    )
+    assert "changed-while-failing" in str(props)
+    removed_edge = harness.rows(
+        "SELECT COUNT(*) FROM lineage_table_edges_current WHERE source_name = :s AND job_id = :j",
+        s=world.namespaces[NS].tables[removed_source].qualified_name,
+        j=job.id,
+    )
+    assert removed_edge == [(0,)]
+
+
+def test_failed_namespace_listing_changes_nothing_there(harness: Harness) -> None:
+    world = harness.world
+    other = sorted(world.namespaces)[1]
+    assert harness.sync() == 0
+    before = snapshot(harness)
+    harness.sim.faults.failing_namespaces.add(other)
+    victim = with_job(world, other)[0]
+    del world.namespaces[other].deployments[victim.id]
+    assert harness.sync() == 1
+    assert harness.last_run()["status"] == "partial"
+    assert snapshot(harness) == before
+
+
+def test_every_namespace_failing_is_a_failed_run(harness: Harness) -> None:
+    assert harness.sync() == 0
+    before = snapshot(harness)
+    harness.sim.faults.failing_namespaces.update(harness.world.namespaces)
+    assert harness.sync() == 1
+    assert harness.last_run()["status"] == "failed"
+    assert snapshot(harness) == before
+
+
+def test_crash_mid_write_leaves_the_previous_state(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter import store
+
+    assert harness.sync() == 0
+    before, count = snapshot(harness), history_count(harness)
+    harness.world.advance(6)
+    real_insert = store._insert
+    calls = {"n": 0}
+
+    def crash_on_third_insert(conn: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:  # closes and some inserts already executed in this transaction
+            raise RuntimeError("simulated crash mid-write")
+        real_insert(conn, model, rows)
+
+    monkeypatch.setattr(store, "_insert", crash_on_third_insert)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        harness.sync()
+    assert snapshot(harness) == before and history_count(harness) == count
+    assert harness.last_run()["status"] == "failed"
+
+    monkeypatch.setattr(store, "_insert", real_insert)
+    assert harness.sync() == 0
+    assert snapshot(harness) != before
+
+
+# -- identity rules ------------------------------------------------------------------------------------
+
+
+def test_temporary_tables_of_the_same_name_in_two_jobs(harness: Harness) -> None:
+    world = harness.world
+    first, second = with_job(world)[:2]
+    for d, width in ((first, 2), (second, 3)):
+        temp = world._generate_table(0, temporary=True)
+        temp.name = "tmp_same"
+        temp.columns = temp.columns[:width] or temp.columns
+        while len(temp.columns) < width:
+            temp.columns.append(world._generate_column(len(temp.columns)))
+        d.temporary = temp
+    assert harness.sync() == 0
+    rows = harness.rows(
+        "SELECT owner_deployment_id, COUNT(*) FROM lineage_columns_current "
+        "WHERE table_name = 'tmp_same' GROUP BY owner_deployment_id ORDER BY 1"
+    )
+    assert rows == sorted([(first.id, 2), (second.id, 3)])
+    owners = harness.rows(
+        "SELECT destination_owner FROM lineage_table_edges_current "
+        "WHERE destination_name = 'default_catalog.default_database.tmp_same'"
+    )
+    assert {r[0] for r in owners} == {first.id, second.id}
+
+
+def test_unresolvable_endpoint_is_kept_raw(harness: Harness) -> None:
+    d = with_job(harness.world)[0]
+    d.external_source = "sls://project/logstore-that-is-no-table"
+    assert harness.sync() == 0
+    assert harness.rows(
+        "SELECT destination_name FROM lineage_table_edges_current WHERE source_name = :s",
+        s=d.external_source,
+    ) == [(sink_name(harness.world, d),)]
+    assert (
+        harness.scalar(
+            "SELECT COUNT(*) FROM lineage_column_edges_current WHERE source_name = :s",
+            s=f"{d.external_source}#payload",
+        )
+        == 1
+    )
+
+
+def test_shared_table_lives_while_any_job_reports_it(harness: Harness) -> None:
+    world = harness.world
+    ns = world.namespaces[NS]
+    first, second = with_job(world)[:2]
+    sinks = {d.sink for d in ns.deployments.values()}
+    shared = next(t for t in sorted(ns.tables) if t not in sinks)
+    for d in (first, second):
+        if shared not in d.sources:
+            d.sources.append(shared)
+    for d in ns.deployments.values():  # only these two report it
+        if d not in (first, second) and shared in d.sources:
+            d.sources.remove(shared)
+    name = ns.tables[shared].qualified_name
+    assert harness.sync() == 0
+    first.sources.remove(shared)
+    assert harness.sync() == 0
+    assert (
+        harness.scalar(
+            "SELECT COUNT(*) FROM lineage_tables_current WHERE qualified_name = :q", q=name
+        )
+        == 1
+    )
+
+    # The latest successful fetch decides the attributes: second keeps an older payload.
+    second_job = second.current_job
+    assert second_job is not None
+    harness.sim.faults.job_faults[second_job.id] = "error"
+    first.sources.append(shared)
+    ns.tables[shared].with_["with.mode"] = "newest"
+    assert harness.sync() == 1
+    with_options = harness.scalar(
+        "SELECT with_options FROM lineage_tables_current WHERE qualified_name = :q", q=name
+    )
+    assert "newest" in str(with_options)
+
+    first.sources.remove(shared)
+    del ns.deployments[second.id]
+    del harness.sim.faults.job_faults[second_job.id]
+    assert harness.sync() == 0
+    assert (
+        harness.scalar(
+            "SELECT COUNT(*) FROM lineage_tables_current WHERE qualified_name = :q", q=name
+        )
+        == 0
+    )
+
+
+# -- time travel -----------------------------------------------------------------------------------------
+
+
+def test_as_of_earlier_instants_equals_what_was_current(harness: Harness) -> None:
+    instants, snapshots = [], []
+    for _ in range(4):
+        assert harness.sync() == 0
+        instants.append(harness.last_run()["started_at"])
+        snapshots.append(snapshot(harness))
+        harness.world.advance(4)
+    assert len({json.dumps(sorted(map(str, s["columns"]))) for s in snapshots}) > 1
+    for instant, expected in zip(instants, snapshots, strict=True):
+        assert snapshot(harness, at=instant) == expected
+
+
+def test_raw_payloads_are_kept_for_audit(harness: Harness) -> None:
+    assert harness.sync() == 0
+    d = with_job(harness.world)[0]
+    job = d.current_job
+    assert job is not None
+    payload = harness.scalar(
+        "SELECT c.payload FROM contributions c JOIN deployments d ON d.id = c.deployment_fk "
+        "WHERE d.deployment_id = :d",
+        d=d.id,
+    )
+    data = json.loads(payload) if isinstance(payload, str) else payload
+    assert data["job_id"] == job.id and data["lineage"]["success"] is True
+    assert data["lineage"]["data"]["nodes"]
+
+
+# -- the plan, as a pure function ----------------------------------------------------------------------
+
+
+def _fetch(ns: str, dep: str, ok: bool, job: bool = True) -> DeploymentFetch:
+    from exporter.errors import ApiContext, ApiError
+    from exporter.wire import LineageResponse
+
+    deployment = Deployment(deploymentId=dep)
+    if not job:
+        return DeploymentFetch(ns, deployment)
+    if ok:
+        return DeploymentFetch(ns, deployment, Job(jobId="j"), LineageResponse(data={}))
+    return DeploymentFetch(ns, deployment, error=ApiError(ApiContext("w"), "GetLineageInfo"))
+
+
+def test_plan_replaces_keeps_and_removes() -> None:
+    from exporter.errors import ApiContext, ApiError
+
+    results = [
+        NamespaceFetch(
+            "a",
+            deployments=[
+                _fetch("a", "ok", True),
+                _fetch("a", "bad", False),
+                _fetch("a", "nojob", True, job=False),
+            ],
+        ),
+        NamespaceFetch("b", listing_error=ApiError(ApiContext("w"), "ListDeployments")),
+    ]
+    stored = {("a", "ok"), ("a", "bad"), ("a", "nojob"), ("a", "gone"), ("b", "x"), ("c", "y")}
+    plan = plan_contributions(results, stored)
+    assert [f.deployment.deployment_id for f in plan.fetched] == ["ok"]
+    assert plan.kept == {("a", "bad"), ("b", "x"), ("c", "y")}
+    assert plan.removed == {("a", "nojob"), ("a", "gone")}
