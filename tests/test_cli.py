@@ -143,3 +143,61 @@ def test_fetch_against_the_simulate_command(tmp_path: Path) -> None:
     finally:
         server.terminate()
         assert server.wait(timeout=10) == 0
+
+
+def test_db_upgrade_current_downgrade(
+    sim_env: Simulator, empty_db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exporter import migrate
+
+    config = str(write_config(tmp_path / "c.toml", sim_env, empty_db_url))
+    head = migrate.head_revision()
+    assert main(["--config", config, "db", "current"]) == 0
+    assert "none" in capsys.readouterr().out
+    assert main(["--config", config, "db", "upgrade"]) == 0
+    assert main(["--config", config, "db", "current"]) == 0
+    assert f"{head} (up to date)" in capsys.readouterr().out
+    assert main(["--config", config, "db", "downgrade", "-1"]) == 0
+    assert main(["--config", config, "db", "current"]) == 0
+    assert "behind" in capsys.readouterr().out
+    assert main(["--config", config, "db", "downgrade", "base"]) == 0
+    assert main(["--config", config, "db", "upgrade"]) == 0
+
+
+def test_check_reports_each_problem(
+    sim_env: Simulator,
+    empty_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = str(write_config(tmp_path / "c.toml", sim_env, empty_db_url))
+    assert main(["--config", config, "check"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL migrations" in out and "db upgrade" in out
+    assert "ok   credentials for workspace ws-test" in out
+
+    assert main(["--config", config, "db", "upgrade"]) == 0
+    assert main(["--config", config, "check"]) == 0
+    assert "FAIL" not in capsys.readouterr().out
+
+    monkeypatch.delenv("ALIBABA_CLOUD_ACCESS_KEY_ID")
+    assert main(["--config", config, "check"]) == 1
+    assert "FAIL credentials for workspace ws-test" in capsys.readouterr().out
+
+
+def test_sync_before_db_upgrade_says_what_to_run(
+    sim_env: Simulator, empty_db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(write_config(tmp_path / "c.toml", sim_env, empty_db_url))
+    assert main(["--config", config, "sync"]) == 1
+    assert "lineage-exporter db upgrade" in capsys.readouterr().err
+    assert sim_env.stats.total == 0
+
+
+def test_sync_of_an_unknown_workspace_is_a_usage_error(
+    sim_env: Simulator, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(write_config(tmp_path / "c.toml", sim_env, sqlite_url))
+    assert main(["--config", config, "sync", "--workspace", "nope"]) == 2
+    assert "ws-test" in capsys.readouterr().err  # lists the configured ones

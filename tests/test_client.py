@@ -106,16 +106,18 @@ def test_retries_stop_within_the_time_budget(simulator: Simulator, sim_credentia
     simulator.faults.throttle_next = 100
     slept: list[float] = []
     settings = workspace_settings(simulator, retry_budget="1s")
-    with FlinkClient(
-        settings,
-        sim_credentials,
-        retry=RetryPolicy(max_attempts=1000, base_delay=0.4, max_delay=0.4),
-        # The clock is the one thing we fake: sleeping advances it.
-        sleep=slept.append,
-        monotonic=lambda: sum(slept),
-    ) as client:
-        with pytest.raises(ApiError) as caught:
-            client.list_deployments(NS)
+    with (
+        FlinkClient(
+            settings,
+            sim_credentials,
+            retry=RetryPolicy(max_attempts=1000, base_delay=0.4, max_delay=0.4),
+            # The clock is the one thing we fake: sleeping advances it.
+            sleep=slept.append,
+            monotonic=lambda: sum(slept),
+        ) as client,
+        pytest.raises(ApiError) as caught,
+    ):
+        client.list_deployments(NS)
     assert caught.value.retryable
     assert sum(slept) <= 1.0
     assert len(slept) < 1000
@@ -135,7 +137,7 @@ def test_auth_error_is_not_retried(make_client: Any, simulator: Simulator) -> No
 
 def test_unknown_access_key(make_client: Any, simulator: Simulator) -> None:
     client = make_client(credentials=Credentials("nobody", SecretStr("x")))
-    with pytest.raises(AuthError, match="InvalidAccessKeyId.NotFound"):
+    with pytest.raises(AuthError, match=r"InvalidAccessKeyId\.NotFound"):
         client.list_deployments(NS)
 
 
@@ -195,13 +197,15 @@ def test_connection_refused_is_retried() -> None:
     sim = Simulator(world)
     settings = workspace_settings(sim)
     sim.stop()  # nothing listens on that port any more
-    with FlinkClient(
-        settings,
-        Credentials("a", SecretStr("b")),
-        retry=RetryPolicy(max_attempts=3, base_delay=0.001),
-    ) as client:
-        with pytest.raises(ApiError) as caught:
-            client.list_deployments(NS)
+    with (
+        FlinkClient(
+            settings,
+            Credentials("a", SecretStr("b")),
+            retry=RetryPolicy(max_attempts=3, base_delay=0.001),
+        ) as client,
+        pytest.raises(ApiError) as caught,
+    ):
+        client.list_deployments(NS)
     assert caught.value.code == "ConnectionError" and caught.value.attempts == 3
 
 

@@ -86,7 +86,7 @@ def test_errors_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
 
 
 def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found.*--config"):
+    with pytest.raises(ConfigError, match=r"not found.*--config"):
         load_settings(tmp_path / "absent.toml")
 
 
@@ -116,7 +116,7 @@ def test_credentials_from_named_env(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("MY_ID", "AK2")
     monkeypatch.delenv("MY_SK", raising=False)
     workspace = load_settings(write(tmp_path, text)).workspaces[0]
-    with pytest.raises(CredentialsError, match="710d6a64d8xxxx.*MY_SK"):
+    with pytest.raises(CredentialsError, match=r"710d6a64d8xxxx.*MY_SK"):
         load_credentials(workspace)
     monkeypatch.setenv("MY_SK", "SK2")
     assert load_credentials(workspace).access_key_id == "AK2"

@@ -71,7 +71,7 @@ def sink_name(world: World, d: SimDeployment) -> str:
     return world.namespaces[d.namespace].tables[d.sink].qualified_name
 
 
-# -- initial load and idempotence ---------------------------------------------------------------
+# -- initial load and idempotence --------------------------------------------------------------
 
 
 def test_initial_load_matches_the_api(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,7 +133,7 @@ def test_edges_between_jobs_resolve_to_names(harness: Harness) -> None:
     assert {r[0] for r in column_edges} == {f"{sink.qualified_name}.{c.name}" for c in sink.columns}
 
 
-# -- every kind of change -----------------------------------------------------------------------
+# -- every kind of change ----------------------------------------------------------------------
 
 
 def test_every_kind_of_change(harness: Harness) -> None:
@@ -226,7 +226,8 @@ def test_deployment_deleted_and_added(harness: Harness) -> None:
     ) == [(0,)]
     assert (
         harness.scalar(
-            "SELECT COUNT(*) FROM lineage_jobs_history WHERE deployment_id = :d AND valid_to IS NOT NULL",
+            "SELECT COUNT(*) FROM lineage_jobs_history "
+            "WHERE deployment_id = :d AND valid_to IS NOT NULL",
             d=victim.id,
         )
         == 1
@@ -258,7 +259,7 @@ def test_job_restart_moves_edges_to_the_new_job(harness: Harness) -> None:
     )
 
 
-# -- failures never lose history -------------------------------------------------------------------
+# -- failures never lose history ---------------------------------------------------------------
 
 
 def test_failing_job_keeps_its_last_good_lineage(harness: Harness) -> None:
@@ -347,7 +348,7 @@ def test_crash_mid_write_leaves_the_previous_state(
     assert snapshot(harness) != before
 
 
-# -- identity rules ------------------------------------------------------------------------------------
+# -- identity rules ----------------------------------------------------------------------------
 
 
 def test_temporary_tables_of_the_same_name_in_two_jobs(harness: Harness) -> None:
@@ -437,7 +438,7 @@ def test_shared_table_lives_while_any_job_reports_it(harness: Harness) -> None:
     )
 
 
-# -- time travel -----------------------------------------------------------------------------------------
+# -- time travel -------------------------------------------------------------------------------
 
 
 def test_as_of_earlier_instants_equals_what_was_current(harness: Harness) -> None:
@@ -467,7 +468,7 @@ def test_raw_payloads_are_kept_for_audit(harness: Harness) -> None:
     assert data["lineage"]["data"]["nodes"]
 
 
-# -- the plan, as a pure function ----------------------------------------------------------------------
+# -- the plan, as a pure function --------------------------------------------------------------
 
 
 def _fetch(ns: str, dep: str, ok: bool, job: bool = True) -> DeploymentFetch:

@@ -1,0 +1,132 @@
+"""The daemon as users run it: a real process, real schedule, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from conftest import write_config
+from sqlalchemy import text
+
+from exporter.config import ScheduleSettings
+from exporter.daemon import make_trigger
+from exporter.simulator import Simulator
+from exporter.store import make_engine
+
+
+def test_interval_trigger_with_jitter() -> None:
+    trigger = make_trigger(
+        ScheduleSettings(interval=timedelta(minutes=5), jitter=timedelta(seconds=7))
+    )
+    assert isinstance(trigger, IntervalTrigger)
+    assert trigger.interval == timedelta(minutes=5) and trigger.jitter == 7
+
+
+def test_cron_trigger() -> None:
+    trigger = make_trigger(ScheduleSettings(cron="*/15 * * * *"))
+    assert isinstance(trigger, CronTrigger)
+    assert str(trigger.fields[6]) == "*/15"  # the minute field
+
+
+def test_default_schedule_is_every_15_minutes() -> None:
+    trigger = make_trigger(ScheduleSettings())
+    assert isinstance(trigger, IntervalTrigger)
+    assert trigger.interval == timedelta(minutes=15)
+
+
+def _runs(url: str) -> list[tuple[str, str]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [
+                (str(r[0]), str(r[1]))
+                for r in conn.execute(
+                    text("SELECT workspace_id, status FROM lineage_sync_runs ORDER BY run_id")
+                )
+            ]
+    finally:
+        engine.dispose()
+
+
+def _start_daemon(config: Path, simulator: Simulator) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = simulator.access_key_id
+    env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = simulator.access_key_secret
+    env.pop("LINEAGE_EXPORTER_DATABASE_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--config", str(config), "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for(condition: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_daemon_runs_scheduled_syncs_and_stops_on_sigterm(
+    simulator: Simulator, db_url: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.toml", simulator, db_url, interval="1s")
+    # A second workspace that the API refuses: it fails every run, and must not stop the first.
+    with config.open("a", encoding="utf-8") as f:
+        f.write(
+            f'\n[[workspaces]]\nid = "ws-refused"\nendpoint = "{simulator.url}"\n'
+            'namespaces = ["default-namespace"]\nmax_attempts = 1\n'
+        )
+    daemon = _start_daemon(config, simulator)
+    try:
+        done = _wait_for(
+            lambda: sum(1 for ws, s in _runs(db_url) if ws == "ws-test" and s == "succeeded") >= 2,
+            timeout=30,
+        )
+        assert done, "the daemon did not complete two scheduled syncs"
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=15)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, output
+    runs = _runs(db_url)
+    assert ("ws-refused", "failed") in runs
+    assert all(status != "running" for _, status in runs)
+    assert "daemon stopped" in output
+    assert "ws-test: succeeded" in output
+
+
+def test_sigterm_mid_sync_writes_nothing(simulator: Simulator, db_url: str, tmp_path: Path) -> None:
+    simulator.faults.latency = 0.4  # each request is slow: the first sync is still fetching
+    config = write_config(tmp_path / "c.toml", simulator, db_url, interval="1h", concurrency="1")
+    daemon = _start_daemon(config, simulator)
+    try:
+        assert _wait_for(lambda: simulator.stats.by_action["ListJobs"] >= 1, timeout=20)
+        started = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=15)
+        stopped_in = time.monotonic() - started
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, output
+    assert stopped_in < 10
+    assert _runs(db_url) == [("ws-test", "failed")]
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM lineage_tables_history")).scalar() == 0
+        summary = conn.execute(text("SELECT error_summary FROM lineage_sync_runs")).scalar()
+    engine.dispose()
+    assert "stopped" in str(summary)
