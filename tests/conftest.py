@@ -116,13 +116,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.postgres)
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and os.environ.get(REQUIRE_PG_ENV) and "postgres" in report.keywords:
-        # CI must run the PostgreSQL tests: a skip there is a failure.
-        report.outcome = "failed"
-        report.longrepr = (
-            f"PostgreSQL test skipped while {REQUIRE_PG_ENV} is set: {report.longrepr}"
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With PostgreSQL required (CI), a skipped PostgreSQL test fails the session."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not os.environ.get(REQUIRE_PG_ENV):
+        return
+    skipped = [r for r in reporter.stats.get("skipped", []) if "postgres" in r.keywords]
+    if skipped:
+        reporter.write_line(
+            f"ERROR: {len(skipped)} PostgreSQL test(s) skipped while {REQUIRE_PG_ENV} is set",
+            red=True,
         )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # -- databases ------------------------------------------------------------------------------------
@@ -164,7 +169,10 @@ def pg_available() -> bool:
 def pg_template(pg_available: bool) -> Iterator[str]:
     """A PostgreSQL database migrated to head, cloned by each test that needs one."""
     if not pg_available:
-        pytest.skip(f"PostgreSQL not reachable at {_pg_admin_url()}")
+        reason = f"PostgreSQL not reachable at {_pg_admin_url()}"
+        if os.environ.get(REQUIRE_PG_ENV):
+            pytest.fail(f"{reason} and {REQUIRE_PG_ENV} is set", pytrace=False)
+        pytest.skip(reason)
     from exporter import migrate
 
     name = f"lineage_tpl_{os.getpid()}"
