@@ -13,10 +13,11 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from exporter import __version__, migrate
+from exporter import __version__, migrate, query, render
 from exporter.client import FlinkClient
 from exporter.config import (
     Settings,
@@ -26,7 +27,7 @@ from exporter.config import (
     resolve_config_path,
 )
 from exporter.daemon import Daemon, wait_for_database
-from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError
+from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
 from exporter.extract import fetch_workspace
 from exporter.store import make_engine
 from exporter.sync import sync_workspace
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (ConfigError, CredentialsError) as exc:
+    except (ConfigError, CredentialsError, QueryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ExporterError as exc:
@@ -63,6 +64,7 @@ def setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # `db` commands print their outcome
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sync(commands)
     _add_run(commands)
     _add_check(commands)
+    _add_lineage(commands)
+    _add_diff(commands)
     _add_fetch(commands)
     _add_simulate(commands)
     return parser
@@ -244,6 +248,88 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 # -- fetch ----------------------------------------------------------------------------------
+
+
+# -- lineage / diff ---------------------------------------------------------------------------
+
+INSTANT_HELP = (
+    "an ISO-8601 timestamp or date (UTC unless it says otherwise), `now`, or 7d, 12h, 30m"
+)
+
+
+def _add_lineage(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "lineage",
+        help="what feeds NAME / what NAME feeds, across jobs, as of an instant",
+        description="Multi-hop lineage of a table (catalog.database.table) or a column "
+        "(catalog.database.table.column) as it was at an instant, each hop with the job that "
+        "carries it. Tables follow table edges, columns follow column edges; cycles are handled.",
+    )
+    cmd.add_argument("name", metavar="NAME")
+    cmd.add_argument("--as-of", default="now", metavar="T", help=INSTANT_HELP)
+    way = cmd.add_mutually_exclusive_group()
+    for direction in query.DIRECTIONS:
+        way.add_argument(
+            f"--{direction}",
+            dest="direction",
+            action="store_const",
+            const=direction,
+            help=f"follow edges {direction}" + (" (default)" if direction == "upstream" else ""),
+        )
+    cmd.add_argument("--depth", type=int, default=10, metavar="N", help="most hops (default 10)")
+    cmd.add_argument("--workspace", metavar="ID", help="only this workspace")
+    cmd.add_argument("--namespace", metavar="NAME", help="only this namespace")
+    cmd.add_argument("--format", default="text", choices=render.TRAVERSAL_FORMATS)
+    cmd.set_defaults(handler=run_lineage, direction="upstream")
+
+
+def _query_engine(args: argparse.Namespace) -> Any:
+    engine = make_engine(_settings(args).database.url)
+    migrate.require_current(engine)
+    return engine
+
+
+def run_lineage(args: argparse.Namespace) -> int:
+    """`lineage`: one recursive query per direction, printed in the chosen format."""
+    as_of = query.parse_instant(args.as_of, datetime.now(UTC))
+    engine = _query_engine(args)
+    with engine.connect() as conn:
+        result = query.traverse(
+            conn,
+            args.name,
+            as_of=as_of,
+            direction=args.direction,
+            max_depth=args.depth,
+            namespace=args.namespace,
+            workspace_id=args.workspace,
+        )
+    print(render.traversal(result, args.format))
+    return EXIT_OK
+
+
+def _add_diff(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "diff",
+        help="what appeared, disappeared or changed between two instants",
+        description="Tables, columns (old -> new type and nullability), table and column edges and "
+        "jobs (changed properties) that differ between the lineage at --from and at --to.",
+    )
+    cmd.add_argument("--from", dest="start", required=True, metavar="T1", help=INSTANT_HELP)
+    cmd.add_argument("--to", dest="end", default="now", metavar="T2", help="default: now")
+    cmd.add_argument("--workspace", metavar="ID", help="only this workspace")
+    cmd.add_argument("--format", default="text", choices=render.DIFF_FORMATS)
+    cmd.set_defaults(handler=run_diff)
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    start, end = query.parse_instant(args.start, now), query.parse_instant(args.end, now)
+    engine = _query_engine(args)
+    with engine.connect() as conn:
+        changes = query.diff(conn, start, end, args.workspace)
+    header = f"changes from {start.isoformat()} to {end.isoformat()}"
+    print(render.changes(changes, args.format, header))
+    return EXIT_OK
 
 
 def _add_fetch(commands: Any) -> None:

@@ -105,3 +105,7 @@ class StoreError(ExporterError):
 
 class FetchCancelled(ExporterError):
     """The fetch was stopped (the daemon is shutting down) before this request was made."""
+
+
+class QueryError(ExporterError):
+    """A lineage question cannot be asked as given (bad instant, unknown format, ...)."""

@@ -143,8 +143,11 @@ class TableEdge(Base):
             "destination_owner",
             "job_id",
         ),
-        Index("ix_table_edges_destination", "namespace_id", "destination_name"),
-        Index("ix_table_edges_source", "namespace_id", "source_name"),
+        # Traversal looks an endpoint up by name first (any namespace), then narrows.
+        Index(
+            "ix_table_edges_destination", "destination_name", "destination_owner", "namespace_id"
+        ),
+        Index("ix_table_edges_source", "source_name", "source_owner", "namespace_id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
@@ -168,8 +171,11 @@ class ColumnEdge(Base):
             "destination_owner",
             "job_id",
         ),
-        Index("ix_column_edges_destination", "namespace_id", "destination_name"),
-        Index("ix_column_edges_source", "namespace_id", "source_name"),
+        # Traversal looks an endpoint up by name first (any namespace), then narrows.
+        Index(
+            "ix_column_edges_destination", "destination_name", "destination_owner", "namespace_id"
+        ),
+        Index("ix_column_edges_source", "source_name", "source_owner", "namespace_id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
@@ -259,7 +265,10 @@ class ColumnVersion(_Version, Base):
 
 class JobVersion(_Version, Base):
     __tablename__ = "job_versions"
-    __table_args__ = _version_indexes("job_versions", "deployment_fk")
+    __table_args__ = (
+        *_version_indexes("job_versions", "deployment_fk"),
+        Index("ix_job_versions_job_id", "job_id"),  # the job carrying an edge, by its ID
+    )
     deployment_fk: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
     job_id: Mapped[str] = mapped_column(String(128))
     deployment_name: Mapped[str | None] = mapped_column(Text)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_config
+from conftest import Harness, write_config
 
 from exporter.cli import main
 from exporter.simulator import Simulator
@@ -201,3 +201,39 @@ def test_sync_of_an_unknown_workspace_is_a_usage_error(
     config = str(write_config(tmp_path / "c.toml", sim_env, sqlite_url))
     assert main(["--config", config, "sync", "--workspace", "nope"]) == 2
     assert "ws-test" in capsys.readouterr().err  # lists the configured ones
+
+
+def test_lineage_and_diff_through_the_cli(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from exporter.query import traverse
+
+    assert harness.sync() == 0
+    first = harness.last_run()["started_at"]
+    harness.world.advance(changes=5)
+    assert harness.sync() in (0, 1)
+    capsys.readouterr()
+    with harness.engine.connect() as conn:
+        names = [r[0] for r in conn.exec_driver_sql(
+            "SELECT destination_name FROM lineage_table_edges_current ORDER BY 1")]  # fmt: skip
+        expected = traverse(conn, names[0], as_of=datetime.now(UTC), direction="both")
+    config = ["--config", str(harness.config)]
+
+    assert main([*config, "lineage", names[0], "--both", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["hops"]) == len(expected.hops) > 0
+    assert {h["direction"] for h in data["hops"]} <= {"upstream", "downstream"}
+
+    assert main([*config, "lineage", names[0], "--format", "mermaid", "--depth", "1"]) == 0
+    assert capsys.readouterr().out.startswith("flowchart LR")
+
+    assert main([*config, "diff", "--from", str(first), "--format", "json"]) == 0
+    changes = json.loads(capsys.readouterr().out)
+    assert changes and {c["change"] for c in changes} <= {"added", "removed", "changed"}
+    assert main([*config, "diff", "--from", "2000-01-01", "--to", "2000-01-02"]) == 0
+    assert "no changes" in capsys.readouterr().out
+
+    assert main([*config, "lineage", names[0], "--as-of", "someday"]) == 2
+    assert "not an instant" in capsys.readouterr().err

@@ -1,0 +1,432 @@
+"""Lineage questions over time, answered in SQL: traversal as of an instant, and diffs.
+
+The Python API behind `lineage-exporter lineage` and `lineage-exporter diff`; on PostgreSQL the
+functions `lineage_upstream` / `lineage_downstream` (migration 0003) give the same traversal.
+
+A traversal is one recursive query: it starts from the edges touching NAME that were valid at the
+instant, and follows edges valid at that instant through the same namespace, hop by hop, up to a
+depth. Cycles end because a hop is only added once per depth (UNION) and depth is bounded. Each
+edge is reported once, at the smallest depth it was reached.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
+
+from exporter.errors import QueryError
+from exporter.models import (
+    Catalog,
+    ColumnEdge,
+    ColumnEdgeVersion,
+    Database,
+    JobVersion,
+    Namespace,
+    TableEdge,
+    TableEdgeVersion,
+    UtcDateTime,
+)
+from exporter.models import Table as TableModel
+
+Direction = Literal["upstream", "downstream"]
+Level = Literal["table", "column"]
+DIRECTIONS: dict[str, tuple[Direction, ...]] = {
+    "upstream": ("upstream",),
+    "downstream": ("downstream",),
+    "both": ("upstream", "downstream"),
+}
+_RELATIVE = re.compile(r"^(\d+)\s*(s|m|min|h|d|w)$")
+_UNITS = {"s": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+# -- instants ---------------------------------------------------------------------------------
+
+
+def parse_instant(value: str, now: datetime) -> datetime:
+    """An instant from `now`, an ISO-8601 timestamp or date (UTC unless it says otherwise), or a
+    relative form meaning that long ago: `90s`, `15m`, `12h`, `7d`, `2w`."""
+    text_value = value.strip()
+    if text_value.lower() == "now":
+        return now
+    relative = _RELATIVE.match(text_value.lower())
+    if relative:
+        amount, unit = relative.groups()
+        return now - timedelta(**{_UNITS[unit]: int(amount)})
+    try:
+        if len(text_value) == 10:
+            day = date.fromisoformat(text_value)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        parsed = datetime.fromisoformat(text_value)
+    except ValueError:
+        raise QueryError(
+            f"{value!r} is not an instant: use an ISO-8601 timestamp "
+            "(2026-03-01T12:00:00Z), a date (2026-03-01), `now`, or a relative form (7d, 12h)"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+# -- traversal --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One edge reached by a traversal, and the job that carries it."""
+
+    direction: Direction
+    depth: int
+    source_name: str
+    destination_name: str
+    job_id: str
+    deployment_name: str | None
+    namespace: str
+    workspace_id: str
+
+
+@dataclass(frozen=True)
+class Traversal:
+    """The answer to "what feeds / what is fed by NAME, as of an instant"."""
+
+    name: str
+    level: Level
+    as_of: datetime
+    max_depth: int
+    directions: tuple[Direction, ...]
+    hops: list[Hop] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "level": self.level,
+            "as_of": self.as_of.isoformat(),
+            "max_depth": self.max_depth,
+            "directions": list(self.directions),
+            "hops": [hop.__dict__ for hop in self.hops],
+        }
+
+
+def name_level(conn: Connection, name: str) -> Level:
+    """`table` when NAME is a table (or a table edge's endpoint), else `column`.
+
+    The same rule as the PostgreSQL function `lineage__is_table`.
+    """
+    edges = TableEdge.__table__
+    qualified = Catalog.name + "." + Database.name + "." + TableModel.name
+    is_table = select(
+        or_(
+            exists().where(edges.c.destination_name == name),
+            exists().where(edges.c.source_name == name),
+            select(TableModel.id)
+            .join(Database, Database.id == TableModel.database_id)
+            .join(Catalog, Catalog.id == Database.catalog_id)
+            .where(qualified == name)
+            .exists(),
+        )
+    )
+    return "table" if conn.execute(is_table).scalar() else "column"
+
+
+def traverse(
+    conn: Connection,
+    name: str,
+    *,
+    as_of: datetime,
+    direction: str = "upstream",
+    max_depth: int = 10,
+    namespace: str | None = None,
+    workspace_id: str | None = None,
+) -> Traversal:
+    """Every edge reachable from NAME within `max_depth` hops, as the lineage was at `as_of`."""
+    if direction not in DIRECTIONS:
+        raise QueryError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    if max_depth < 1:
+        raise QueryError(f"depth must be at least 1, not {max_depth}")
+    level = name_level(conn, name)
+    result = Traversal(name, level, as_of, max_depth, DIRECTIONS[direction])
+    for way in result.directions:
+        statement = _walk(level, way, name, as_of, max_depth, namespace, workspace_id)
+        for row in conn.execute(statement):
+            result.hops.append(Hop(way, *row))
+    return result
+
+
+def _valid_at(versions: Any, at: ColumnElement[datetime]) -> ColumnElement[bool]:
+    return and_(
+        versions.c.valid_from <= at, or_(versions.c.valid_to.is_(None), versions.c.valid_to > at)
+    )
+
+
+def _walk(
+    level: Level,
+    direction: Direction,
+    name: str,
+    as_of: datetime,
+    max_depth: int,
+    namespace: str | None,
+    workspace_id: str | None,
+) -> Select[Any]:
+    edge_table: Table = (TableEdge if level == "table" else ColumnEdge).__table__  # type: ignore[assignment]
+    version_table: Table = (  # type: ignore[assignment]
+        TableEdgeVersion if level == "table" else ColumnEdgeVersion
+    ).__table__
+    # Upstream walks from a destination to its sources; downstream the other way round.
+    near, far = ("destination", "source") if direction == "upstream" else ("source", "destination")
+    at = bindparam("as_of", as_of, type_=UtcDateTime)
+
+    scope = select(Namespace.id)
+    if namespace is not None:
+        scope = scope.where(Namespace.name == namespace)
+    if workspace_id is not None:
+        scope = scope.where(Namespace.workspace_id == workspace_id)
+
+    e, v = edge_table.alias("e"), version_table.alias("v")
+    anchor = (
+        select(
+            literal(1).label("depth"),
+            e.c.namespace_id,
+            e.c[f"{far}_name"].label("next_name"),
+            e.c[f"{far}_owner"].label("next_owner"),
+            e.c.source_name,
+            e.c.destination_name,
+            e.c.job_id,
+        )
+        .join(v, v.c.edge_fk == e.c.id)
+        .where(e.c[f"{near}_name"] == name, _valid_at(v, at), e.c.namespace_id.in_(scope))
+    )
+    walk = anchor.cte("walk", recursive=True)
+    e2, v2 = edge_table.alias("e2"), version_table.alias("v2")
+    step = (
+        select(
+            walk.c.depth + 1,
+            e2.c.namespace_id,
+            e2.c[f"{far}_name"],
+            e2.c[f"{far}_owner"],
+            e2.c.source_name,
+            e2.c.destination_name,
+            e2.c.job_id,
+        )
+        .select_from(walk)
+        .join(
+            e2,
+            and_(
+                e2.c[f"{near}_name"] == walk.c.next_name,
+                e2.c[f"{near}_owner"] == walk.c.next_owner,
+                e2.c.namespace_id == walk.c.namespace_id,
+            ),
+        )
+        .join(v2, v2.c.edge_fk == e2.c.id)
+        .where(walk.c.depth < max_depth, _valid_at(v2, at))
+    )
+    walk = walk.union(step)
+
+    reached = (
+        select(
+            func.min(walk.c.depth).label("depth"),
+            walk.c.namespace_id,
+            walk.c.source_name,
+            walk.c.destination_name,
+            walk.c.job_id,
+        )
+        .group_by(walk.c.namespace_id, walk.c.source_name, walk.c.destination_name, walk.c.job_id)
+        .subquery("reached")
+    )
+    jv = JobVersion.__table__.alias("jv")
+    return (
+        select(
+            reached.c.depth,
+            reached.c.source_name,
+            reached.c.destination_name,
+            reached.c.job_id,
+            jv.c.deployment_name,
+            Namespace.name,
+            Namespace.workspace_id,
+        )
+        .join(Namespace, Namespace.id == reached.c.namespace_id)
+        .outerjoin(jv, and_(jv.c.job_id == reached.c.job_id, _valid_at(jv, at)))
+        .order_by(
+            reached.c.depth,
+            reached.c.destination_name,
+            reached.c.source_name,
+            reached.c.job_id,
+            Namespace.workspace_id,
+            Namespace.name,
+        )
+    )
+
+
+# -- snapshots and diffs ----------------------------------------------------------------------
+
+# kind -> (view, key columns, display-name SQL, {attribute: (column, type)})
+_SNAPSHOT: dict[str, tuple[str, str, str, dict[str, tuple[str, str]]]] = {
+    "job": (
+        "lineage_jobs_history",
+        "deployment_id",
+        "COALESCE(deployment_name, deployment_id)",
+        {
+            "job_id": ("job_id", "text"),
+            "deployment_name": ("deployment_name", "text"),
+            "properties": ("properties", "json"),
+        },
+    ),
+    "table": (
+        "lineage_tables_history",
+        "qualified_name, owner_deployment_id",
+        "qualified_name",
+        {
+            "table_id": ("table_id", "text"),
+            "connector": ("connector", "text"),
+            "is_temporary": ("is_temporary", "bool"),
+            "with": ("with_options", "json"),
+            "properties": ("properties", "json"),
+        },
+    ),
+    "column": (
+        "lineage_columns_history",
+        "qualified_name, owner_deployment_id",
+        "qualified_name",
+        {
+            "column_id": ("column_id", "text"),
+            "type": ("column_type", "text"),
+            "native_type": ("column_native_type", "text"),
+            "nullable": ("nullable", "bool"),
+            "description": ("description", "text"),
+        },
+    ),
+    **{
+        f"{level}_edge": (
+            f"lineage_{level}_edges_history",
+            "source_name, source_owner, destination_name, destination_owner, job_id",
+            "source_name || ' -> ' || destination_name",
+            {"job_id": ("job_id", "text")},
+        )
+        for level in ("table", "column")
+    },
+}
+ENTITY_KINDS = tuple(_SNAPSHOT)
+
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One thing as it was at an instant: its display name and its attributes."""
+
+    name: str
+    attributes: dict[str, Any]
+
+
+Snapshot = dict[str, dict[Key, Entity]]  # kind -> key -> entity
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entity that appeared, disappeared or changed between two instants."""
+
+    kind: str
+    workspace_id: str
+    namespace: str
+    name: str
+    change: Literal["added", "removed", "changed"]
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+    def changed_attributes(self) -> dict[str, tuple[Any, Any]]:
+        """attribute -> (old, new), for the attributes that differ."""
+        old, new = self.old or {}, self.new or {}
+        return {k: (old.get(k), new.get(k)) for k in {**old, **new} if old.get(k) != new.get(k)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def snapshot(conn: Connection, at: datetime, workspace_id: str | None = None) -> Snapshot:
+    """Everything that was valid at instant `at`, per entity kind."""
+    result: Snapshot = {}
+    for kind, (view, key_sql, name_sql, attributes) in _SNAPSHOT.items():
+        columns = ", ".join(column for column, _ in attributes.values())
+        # View and column names are the constants above; values are bound parameters.
+        sql = (
+            f"SELECT workspace_id, namespace, {key_sql}, {name_sql}, {columns} FROM {view} "  # noqa: S608
+            "WHERE valid_from <= :at AND (valid_to IS NULL OR valid_to > :at)"
+            + (" AND workspace_id = :ws" if workspace_id is not None else "")
+        )
+        statement = text(sql).bindparams(bindparam("at", type_=UtcDateTime))
+        key_width = 2 + len(key_sql.split(","))
+        entities: dict[Key, Entity] = {}
+        for row in conn.execute(statement, {"at": at, "ws": workspace_id}):
+            values = [
+                _decode(value, typ)
+                for value, (_, typ) in zip(row[key_width + 1 :], attributes.values(), strict=True)
+            ]
+            entities[tuple(row[:key_width])] = Entity(
+                row[key_width], dict(zip(attributes, values, strict=True))
+            )
+        result[kind] = entities
+    return result
+
+
+def _decode(value: Any, typ: str) -> Any:
+    """Views lose column types on SQLite: JSON comes back as text and booleans as 0/1."""
+    if value is None:
+        return None
+    if typ == "json" and isinstance(value, str):
+        return json.loads(value)
+    if typ == "bool":
+        return bool(value)
+    return value
+
+
+def diff_snapshots(before: Snapshot, after: Snapshot) -> list[Change]:
+    """What appeared, disappeared or changed from `before` to `after` (pure)."""
+    changes: list[Change] = []
+    for kind in ENTITY_KINDS:
+        old, new = before.get(kind, {}), after.get(kind, {})
+        for key in sorted(old.keys() | new.keys(), key=_sort_key):
+            was, now = old.get(key), new.get(key)
+            if was is not None and now is not None and was.attributes == now.attributes:
+                continue
+            change: Literal["added", "removed", "changed"] = (
+                "added" if was is None else "removed" if now is None else "changed"
+            )
+            shown = now if now is not None else was
+            assert shown is not None
+            changes.append(
+                Change(
+                    kind,
+                    key[0],
+                    key[1],
+                    shown.name,
+                    change,
+                    was.attributes if was else None,
+                    now.attributes if now else None,
+                )
+            )
+    return changes
+
+
+def diff(
+    conn: Connection, start: datetime, end: datetime, workspace_id: str | None = None
+) -> list[Change]:
+    """What changed in the lineage between two instants."""
+    return diff_snapshots(snapshot(conn, start, workspace_id), snapshot(conn, end, workspace_id))
+
+
+def _sort_key(key: Key) -> tuple[str, ...]:
+    return tuple("" if part is None else str(part) for part in key)
