@@ -30,7 +30,8 @@ demo: $(STAMP)
 	$(BIN)/python -m exporter.demo
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_sync.py
+	$(BIN)/python bench/bench_sync.py $(BENCH_ARGS)
+	$(BIN)/python bench/bench_query.py --sqlite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-lineage.db

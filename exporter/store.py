@@ -390,6 +390,17 @@ def _edge_key_columns(edge: type[TableEdge] | type[ColumnEdge]) -> tuple[Any, ..
 # -- applying changes -----------------------------------------------------------------
 
 
+def refresh_statistics(conn: Connection, rows_written: int) -> None:
+    """Keep SQLite's query planner informed after writes (PostgreSQL's autovacuum does this).
+
+    Without statistics SQLite walks lineage through the wrong index (a whole namespace per hop);
+    a sampled ANALYZE takes milliseconds.
+    """
+    if rows_written and conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA analysis_limit=400")
+        conn.exec_driver_sql("ANALYZE")
+
+
 def apply_changes(
     conn: Connection, workspace_id: str, run_id: int, now: datetime, changes: Changes
 ) -> None:

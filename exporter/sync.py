@@ -211,6 +211,7 @@ def _write(
         ranked.append(Ranked(contribution.fetched_at, key[1], state))
     changes = diff(merge(ranked), store.load_current(conn, workspace_id))
     store.apply_changes(conn, workspace_id, run_id, now, changes)
+    store.refresh_statistics(conn, changes.rows_added)
     store.save_contributions(conn, workspace_id, run_id, now, new, stored, plan.removed)
     summary.rows_added = changes.rows_added
     summary.rows_closed = changes.rows_closed
