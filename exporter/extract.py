@@ -12,8 +12,9 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from exporter.client import FlinkClient
 from exporter.errors import ExporterError, FetchCancelled
@@ -32,6 +33,8 @@ class DeploymentFetch:
     lineage: LineageResponse | None = None
     error: ExporterError | None = None
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # What `digest` made of the lineage in the fetch thread; the parsed response is then dropped.
+    digest: Any = None
 
     @property
     def has_job(self) -> bool:
@@ -39,7 +42,7 @@ class DeploymentFetch:
 
     @property
     def succeeded(self) -> bool:
-        return self.error is None and self.lineage is not None
+        return self.error is None and (self.lineage is not None or self.digest is not None)
 
 
 @dataclass
@@ -64,6 +67,9 @@ class NamespaceFetch:
 
 
 ProgressCallback = Callable[[DeploymentFetch], None]
+# Turns a successful fetch into what the caller keeps (e.g. normalized rows), in the fetch thread,
+# so parsing overlaps the network and the parsed response need not be held until the end.
+Digest = Callable[[DeploymentFetch], Any]
 
 
 def fetch_deployment(
@@ -86,10 +92,13 @@ def fetch_workspace(
     namespaces: list[str] | None = None,
     on_deployment: ProgressCallback | None = None,
     stop: threading.Event | None = None,
+    digest: Digest | None = None,
 ) -> list[NamespaceFetch]:
     """Fetch every configured namespace (or the given ones) of the client's workspace.
 
     When `stop` is set, deployments not yet started are skipped with a FetchCancelled error.
+    With `digest`, each successful fetch keeps `digest(fetch)` instead of its parsed lineage; an
+    ExporterError raised by the digest (e.g. a payload of the wrong shape) fails that job only.
     """
     listings = [_list_namespace(client, ns) for ns in namespaces or client.settings.namespaces]
     workers = client.settings.concurrency
@@ -98,7 +107,9 @@ def fetch_workspace(
             (
                 result,
                 [
-                    pool.submit(_fetch_and_report, client, result.namespace, d, on_deployment, stop)
+                    pool.submit(
+                        _fetch_and_report, client, result.namespace, d, on_deployment, stop, digest
+                    )
                     for d in deployments
                 ],
             )
@@ -123,10 +134,17 @@ def _fetch_and_report(
     deployment: Deployment,
     on_deployment: ProgressCallback | None,
     stop: threading.Event | None,
+    digest: Digest | None,
 ) -> DeploymentFetch:
     if stop is not None and stop.is_set():
         return DeploymentFetch(namespace, deployment, error=FetchCancelled("shutting down"))
     fetched = fetch_deployment(client, namespace, deployment)
+    if digest is not None and fetched.succeeded:
+        try:
+            fetched = replace(fetched, lineage=None, digest=digest(fetched))
+        except ExporterError as exc:
+            log.warning("%s", exc)
+            fetched = replace(fetched, lineage=None, error=exc)
     if on_deployment is not None:
         on_deployment(fetched)
     return fetched

@@ -6,16 +6,20 @@ so a crash leaves the database as before the run or as after it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import psycopg
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Engine,
+    MetaData,
     Select,
     and_,
     bindparam,
@@ -28,6 +32,9 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy import Column as SqlColumn
+from sqlalchemy import Table as SqlTable
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from exporter.errors import StoreError
@@ -235,11 +242,14 @@ def save_contributions(
     previous: dict[tuple[str, str], StoredContribution],
     removed: Iterable[tuple[str, str]],
 ) -> None:
-    """Record this run's successful fetches (the payload only when it changed); mark removals."""
+    """Record this run's new or changed contributions and mark removals.
+
+    Unchanged contributions are not touched: their `fetched_at` stays the time their content
+    was first fetched, which is what ranks them when several jobs report one entity.
+    """
     ids = ensure_deployments(conn, workspace_id, {(c.namespace, c.deployment_id) for c in fetched})
     new_rows: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []
-    unchanged: list[int] = []
     for c in fetched:
         fk = ids[(c.namespace, c.deployment_id)]
         before = previous.get((c.namespace, c.deployment_id))
@@ -256,8 +266,6 @@ def save_contributions(
             new_rows.append(row)
         elif before.content_hash != c.content_hash:
             changed_rows.append(row)
-        else:
-            unchanged.append(fk)
     # A deployment that comes back may still have its removed contribution: replace it.
     for chunk in _chunks([row["fk"] for row in new_rows]):
         conn.execute(delete(Contribution).where(Contribution.deployment_fk.in_(chunk)))
@@ -269,12 +277,6 @@ def save_contributions(
             .where(Contribution.deployment_fk == bindparam("fk"))
             .values({k: bindparam(k) for k in changed_rows[0] if k != "fk"}),
             changed_rows,
-        )
-    for chunk in _chunks(unchanged):
-        conn.execute(
-            update(Contribution)
-            .where(Contribution.deployment_fk.in_(chunk))
-            .values(fetched_at=now, run_id=run_id)
         )
     gone = ensure_deployments(conn, workspace_id, set(removed))
     for chunk in _chunks(sorted(gone.values())):
@@ -471,8 +473,31 @@ _VERSION_MODELS: dict[str, Any] = {
 
 
 def _insert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows: COPY on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        table = model.__table__
+        columns = [c for c in table.columns if c.key in rows[0]]
+        _copy_rows(conn, table.name, columns, ([row[c.key] for c in columns] for row in rows))
+        return
     for chunk in _chunks(rows, 5000):
         conn.execute(insert(model), chunk)
+
+
+def _copy_rows(
+    conn: Connection, table_name: str, columns: list[Any], rows: Iterable[list[Any]]
+) -> None:
+    """COPY rows into a PostgreSQL table (names are the schema's own, never input)."""
+    json_columns = {i for i, c in enumerate(columns) if isinstance(c.type, JSON)}
+    names = ", ".join(c.name for c in columns)
+    raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
+    statement = f"COPY {table_name} ({names}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            for i in json_columns:
+                row[i] = json.dumps(row[i])
+            copy.write_row(row)
 
 
 def _ensure_namespaces(conn: Connection, workspace_id: str, names: set[str]) -> dict[str, int]:
@@ -530,6 +555,8 @@ def _ensure(
     """Natural key -> id for an identity table, inserting the keys not there yet."""
     if not keys:
         return {}
+    if conn.dialect.name == "postgresql":
+        return _ensure_postgres(conn, model.__table__, columns, keys)
     found = _lookup(conn, model, columns, keys)
     missing = sorted(keys - found.keys())
     if missing:
@@ -537,6 +564,31 @@ def _ensure(
         _insert(conn, model, [dict(zip(names, key, strict=True)) for key in missing])
         found.update(_lookup(conn, model, columns, set(missing)))
     return found
+
+
+def _ensure_postgres(
+    conn: Connection, table: Any, columns: tuple[Any, ...], keys: set[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], int]:
+    """The same as `_ensure`, set-based: COPY the keys into a temporary table, insert the
+    missing ones in one statement, and read every ID back with one join."""
+    names = [c.name for c in columns]
+    scratch = SqlTable(
+        f"scratch_{table.name}",
+        MetaData(),
+        *(SqlColumn(c.name, c.type) for c in columns),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+    scratch.create(conn)
+    try:
+        _copy_rows(conn, scratch.name, list(scratch.columns), (list(key) for key in keys))
+        ordered = select(*scratch.columns).order_by(*scratch.columns)  # a stable lock order
+        conn.execute(pg_insert(table).from_select(names, ordered).on_conflict_do_nothing())
+        match = and_(*(table.c[n] == scratch.c[n] for n in names))
+        rows = conn.execute(select(table.c.id, *(table.c[n] for n in names)).join(scratch, match))
+        return {tuple(row[1:]): row[0] for row in rows}
+    finally:
+        scratch.drop(conn)
 
 
 def _lookup(

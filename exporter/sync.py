@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,8 +21,14 @@ from sqlalchemy import Engine
 from exporter import store
 from exporter.client import FlinkClient
 from exporter.config import Credentials, WorkspaceSettings, load_credentials
-from exporter.errors import ApiContext, ExporterError
-from exporter.extract import DeploymentFetch, NamespaceFetch, ProgressCallback, fetch_workspace
+from exporter.errors import ApiContext, ExporterError, PayloadError
+from exporter.extract import (
+    DeploymentFetch,
+    Digest,
+    NamespaceFetch,
+    ProgressCallback,
+    fetch_workspace,
+)
 from exporter.history import Ranked, diff, merge
 from exporter.normalize import JobIdentity, State, content_hash, normalize
 from exporter.wire import LineageResponse, parse_body
@@ -51,6 +58,8 @@ class SyncSummary:
     rows_closed: int = 0
     changes_by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    fetch_seconds: float = 0.0  # from the first request to the last response
+    write_seconds: float = 0.0  # normalize, diff and the write transaction
 
     @property
     def ok(self) -> bool:
@@ -73,7 +82,8 @@ class SyncSummary:
         )
         return (
             f"{self.workspace_id}: {self.status} (run {self.run_id}): {', '.join(parts)}; "
-            f"rows added {self.rows_added}, closed {self.rows_closed}"
+            f"rows added {self.rows_added}, closed {self.rows_closed}; "
+            f"fetch {self.fetch_seconds:.1f} s, write {self.write_seconds:.1f} s"
             + (f" [{changed}]" if changed else "")
         )
 
@@ -126,14 +136,25 @@ def sync_workspace(
     run_id, now = store.start_run(engine, workspace.id, clock())
     summary.run_id = run_id
     try:
+        with engine.connect() as conn:
+            stored = store.live_contributions(conn, workspace.id)
+        started = time.monotonic()
         with FlinkClient(workspace, credentials) as client:
-            results = fetch_workspace(client, on_deployment=on_deployment, stop=stop)
+            results = fetch_workspace(
+                client,
+                on_deployment=on_deployment,
+                stop=stop,
+                digest=digester(workspace.id, stored),
+            )
         if stop is not None and stop.is_set():
             raise SyncInterrupted(f"workspace {workspace.id}: stopped while fetching")
+        fetched = time.monotonic()
+        summary.fetch_seconds = fetched - started
         _count(summary, results)
         with store.transaction(engine) as conn:
-            _write(conn, workspace.id, run_id, now, results, summary)
+            _write(conn, workspace.id, run_id, now, results, stored, summary)
             store.finish_run(conn, run_id, clock(), _outcome(summary))
+        summary.write_seconds = time.monotonic() - fetched
     except Exception as exc:
         summary.status = "failed"
         summary.errors.append(str(exc))
@@ -142,6 +163,31 @@ def sync_workspace(
         if not isinstance(exc, ExporterError):
             raise
     return summary
+
+
+@dataclass(frozen=True)
+class Digested:
+    """A successful fetch, normalized in its fetch thread (the parsed response is not kept)."""
+
+    job_id: str
+    content_hash: str
+    state: State
+    # The payload to store; None when it equals the stored contribution (nothing to write).
+    payload: dict[str, Any] | None
+
+
+def digester(workspace_id: str, stored: dict[Key2, store.StoredContribution]) -> Digest:
+    """The per-fetch work done while other requests are in flight: hash and normalize."""
+
+    def digest(fetched: DeploymentFetch) -> Digested:
+        payload = stored_payload(fetched)
+        hashed = payload_hash(payload)
+        state = _normalize_payload(workspace_id, fetched.namespace, payload, fetched.lineage)
+        before = stored.get((fetched.namespace, fetched.deployment.deployment_id))
+        unchanged = before is not None and before.content_hash == hashed
+        return Digested(payload["job_id"], hashed, state, None if unchanged else payload)
+
+    return digest
 
 
 def _count(summary: SyncSummary, results: list[NamespaceFetch]) -> None:
@@ -184,26 +230,22 @@ def _write(
     run_id: int,
     now: datetime,
     results: list[NamespaceFetch],
+    stored: dict[Key2, store.StoredContribution],
     summary: SyncSummary,
 ) -> None:
-    stored = store.live_contributions(conn, workspace_id)
     plan = plan_contributions(results, set(stored))
-    kept = store.live_contributions(conn, workspace_id, with_payload_for=plan.kept)
+    digests: list[tuple[DeploymentFetch, Digested]] = [(f, f.digest) for f in plan.fetched]
+    changed = [(f, d) for f, d in digests if d.payload is not None]
+    if not changed and not plan.removed:
+        return  # every contribution is as stored, so the stored state is still the wanted one
     ranked: list[Ranked] = []
-    new: list[store.NewContribution] = []
-    for fetched in plan.fetched:
-        payload = stored_payload(fetched)
-        state = _normalize_payload(workspace_id, fetched.namespace, payload)
-        ranked.append(Ranked(now, fetched.deployment.deployment_id, state))
-        new.append(
-            store.NewContribution(
-                fetched.namespace,
-                fetched.deployment.deployment_id,
-                payload["job_id"],
-                payload_hash(payload),
-                payload,
-            )
-        )
+    for fetched, digested in digests:
+        key = (fetched.namespace, fetched.deployment.deployment_id)
+        # An unchanged contribution ranks by when its content last changed, so attributes that
+        # several jobs report do not flip between them from run to run.
+        at = now if digested.payload is not None else stored[key].fetched_at
+        ranked.append(Ranked(at, key[1], digested.state))
+    kept = store.live_contributions(conn, workspace_id, with_payload_for=plan.kept)
     for key in sorted(plan.kept):
         contribution = kept[key]
         assert contribution.payload is not None
@@ -212,6 +254,13 @@ def _write(
     changes = diff(merge(ranked), store.load_current(conn, workspace_id))
     store.apply_changes(conn, workspace_id, run_id, now, changes)
     store.refresh_statistics(conn, changes.rows_added)
+    new = [
+        store.NewContribution(
+            f.namespace, f.deployment.deployment_id, d.job_id, d.content_hash, d.payload
+        )
+        for f, d in changed
+        if d.payload is not None
+    ]
     store.save_contributions(conn, workspace_id, run_id, now, new, stored, plan.removed)
     summary.rows_added = changes.rows_added
     summary.rows_closed = changes.rows_closed
@@ -237,10 +286,18 @@ def payload_hash(payload: dict[str, Any]) -> str:
     return content_hash([payload["deployment_name"], payload["job_id"], data])
 
 
-def _normalize_payload(workspace_id: str, namespace: str, payload: dict[str, Any]) -> State:
+def _normalize_payload(
+    workspace_id: str,
+    namespace: str,
+    payload: dict[str, Any],
+    response: LineageResponse | None = None,
+) -> State:
+    """Rows of a stored payload (its lineage parsed again unless the parsed response is given)."""
     context = ApiContext(workspace_id, namespace, payload["deployment_id"], payload["job_id"])
-    response = parse_body(LineageResponse, payload["lineage"], context, "GetLineageInfo")
-    assert response.data is not None
+    if response is None:
+        response = parse_body(LineageResponse, payload["lineage"], context, "GetLineageInfo")
+    if response.data is None:
+        raise PayloadError(context, "GetLineageInfo", "data", "missing from a successful response")
     job = JobIdentity(
         namespace, payload["deployment_id"], payload["deployment_name"], payload["job_id"]
     )

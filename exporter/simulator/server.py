@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ACCESS_KEY_ID = "sim-access-key-id"
 DEFAULT_ACCESS_KEY_SECRET = "sim-access-key-secret"  # noqa: S105 - the simulator's own test key
 MAX_CLOCK_SKEW = timedelta(minutes=15)
+CONTROL_PREFIX = "/_simulator/"
 
 
 @dataclass
@@ -117,6 +118,8 @@ class Simulator:
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, Any]:
         """The whole server side of one request: faults, gateway checks, then the API."""
+        if target.startswith(CONTROL_PREFIX):
+            return self.control(method, target)
         action = headers.get("x-acs-action", "?")
         with self._lock:
             self.stats.in_flight += 1
@@ -138,6 +141,30 @@ class Simulator:
         finally:
             with self._lock:
                 self.stats.in_flight -= 1
+
+    def control(self, method: str, target: str) -> tuple[int, Any]:
+        """The simulator's own endpoints (not part of the real API; unsigned), for benchmarks:
+        GET /_simulator/stats, POST /_simulator/reset-stats, POST /_simulator/advance?changes=N.
+        """
+        path, _, query = target.partition("?")
+        params = dict(parse_qsl(query))
+        if method == "GET" and path == CONTROL_PREFIX + "stats":
+            with self._lock:
+                stats = self.stats
+                return 200, {
+                    "total": stats.total,
+                    "by_action": dict(stats.by_action),
+                    "rejected": dict(stats.rejected),
+                    "max_in_flight": stats.max_in_flight,
+                }
+        if method == "POST" and path == CONTROL_PREFIX + "reset-stats":
+            with self._lock:
+                self.stats = RequestStats()
+            return 200, {"reset": True}
+        if method == "POST" and path == CONTROL_PREFIX + "advance":
+            changes = self.world.advance(int(params.get("changes", "1")))
+            return 200, {"changes": changes}
+        return 404, {"error": f"no simulator endpoint {method} {path}"}
 
     def _roll(self) -> float:
         with self._lock:
@@ -372,6 +399,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, each response would wait for
+    # the client's delayed ACK (~40 ms), tripling the simulated latency.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
