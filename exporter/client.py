@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -178,10 +178,14 @@ class FlinkClient:
 
     def list_deployments(self, namespace: str) -> list[Deployment]:
         """Every deployment of the namespace, paged to the end."""
+        return [d for page in self.iter_deployment_pages(namespace) for d in page]
+
+    def iter_deployment_pages(self, namespace: str) -> Iterator[list[Deployment]]:
+        """The namespace's deployments a page at a time, so work can start on the first page."""
         context = ApiContext(self.settings.id, namespace)
         path = f"/api/v2/namespaces/{quote(namespace, safe='')}/deployments"
-        pages = self._pages("ListDeployments", path, {}, context, DeploymentPage)
-        return [d for page in pages for d in page.data]
+        for page in self._iter_pages("ListDeployments", path, {}, context, DeploymentPage):
+            yield list(page.data)
 
     def list_jobs(self, namespace: str, deployment_id: str) -> list[Job]:
         """Every job instance of the deployment (the current one and older ones), paged."""
@@ -226,17 +230,25 @@ class FlinkClient:
         context: ApiContext,
         model: type[P],
     ) -> list[P]:
-        pages: list[P] = []
+        return list(self._iter_pages(action, path, params, context, model))
+
+    def _iter_pages(
+        self,
+        action: str,
+        path: str,
+        params: dict[str, Any],
+        context: ApiContext,
+        model: type[P],
+    ) -> Iterator[P]:
         seen = 0
         for index in range(1, MAX_PAGES + 1):
             query = {**params, "pageIndex": index, "pageSize": PAGE_SIZE}
             page = self._call(action, "GET", path, context, model, params=query)
-            pages.append(page)
+            yield page
             count = len(page.data)  # type: ignore[attr-defined]
             seen += count
             if count == 0 or seen >= page.total_size:
                 break
-        return pages
 
     def _call(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -100,32 +100,45 @@ def fetch_workspace(
     With `digest`, each successful fetch keeps `digest(fetch)` instead of its parsed lineage; an
     ExporterError raised by the digest (e.g. a payload of the wrong shape) fails that job only.
     """
-    listings = [_list_namespace(client, ns) for ns in namespaces or client.settings.namespaces]
-    workers = client.settings.concurrency
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-        pending = [
-            (
-                result,
-                [
-                    pool.submit(
-                        _fetch_and_report, client, result.namespace, d, on_deployment, stop, digest
-                    )
-                    for d in deployments
-                ],
+    names = namespaces or client.settings.namespaces
+    results = [NamespaceFetch(ns) for ns in names]
+    with ThreadPoolExecutor(
+        max_workers=client.settings.concurrency, thread_name_prefix="fetch"
+    ) as pool:
+
+        def fetch(namespace: str, deployment: Deployment) -> Future[DeploymentFetch]:
+            return pool.submit(
+                _fetch_and_report, client, namespace, deployment, on_deployment, stop, digest
             )
-            for result, deployments in listings
-        ]
-        for result, futures in pending:
-            result.deployments = [f.result() for f in futures]
-    return [result for result, _ in listings]
+
+        # Namespaces are listed side by side, and each page's deployments start as it arrives.
+        listings = [pool.submit(_list_namespace, client, result, fetch) for result in results]
+        for result, listing in zip(results, listings, strict=True):
+            result.deployments = [future.result() for future in listing.result()]
+    return results
 
 
-def _list_namespace(client: FlinkClient, namespace: str) -> tuple[NamespaceFetch, list[Deployment]]:
+def _list_namespace(
+    client: FlinkClient,
+    result: NamespaceFetch,
+    fetch: Callable[[str, Deployment], Future[DeploymentFetch]],
+) -> list[Future[DeploymentFetch]]:
+    """List the namespace page by page, starting each deployment's fetch at once.
+
+    A listing that fails part-way is a listing failure: the fetches it started are cancelled or
+    ignored, so nothing in that namespace changes.
+    """
+    started: list[Future[DeploymentFetch]] = []
     try:
-        return NamespaceFetch(namespace), client.list_deployments(namespace)
+        for page in client.iter_deployment_pages(result.namespace):
+            started += [fetch(result.namespace, deployment) for deployment in page]
     except ExporterError as exc:
         log.warning("%s", exc)
-        return NamespaceFetch(namespace, listing_error=exc), []
+        result.listing_error = exc
+        for future in started:
+            future.cancel()
+        return []
+    return started
 
 
 def _fetch_and_report(

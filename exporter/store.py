@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy import Column as SqlColumn
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Connection,
     Engine,
@@ -32,10 +33,11 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy import Column as SqlColumn
 from sqlalchemy import Table as SqlTable
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import TypeEngine
 
 from exporter.errors import StoreError
 from exporter.history import Changes, CurrentState
@@ -230,7 +232,15 @@ class NewContribution:
     deployment_id: str
     job_id: str
     content_hash: str
-    payload: dict[str, Any]
+    payload: str  # JSON text: a fraction of the memory of the parsed payload
+
+
+class JsonText(str):
+    """JSON that is already serialized, to be written without parsing it again."""
+
+
+def _parsed(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, JsonText) else value
 
 
 def save_contributions(
@@ -248,6 +258,7 @@ def save_contributions(
     was first fetched, which is what ranks them when several jobs report one entity.
     """
     ids = ensure_deployments(conn, workspace_id, {(c.namespace, c.deployment_id) for c in fetched})
+    as_text = conn.dialect.name == "postgresql"  # COPY takes the JSON text as it is
     new_rows: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []
     for c in fetched:
@@ -259,7 +270,7 @@ def save_contributions(
             "run_id": run_id,
             "fetched_at": now,
             "content_hash": c.content_hash,
-            "payload": c.payload,
+            "payload": JsonText(c.payload) if as_text else json.loads(c.payload),
             "removed_at": None,
         }
         if before is None:
@@ -269,8 +280,9 @@ def save_contributions(
     # A deployment that comes back may still have its removed contribution: replace it.
     for chunk in _chunks([row["fk"] for row in new_rows]):
         conn.execute(delete(Contribution).where(Contribution.deployment_fk.in_(chunk)))
-    if new_rows:
-        conn.execute(insert(Contribution), [_contribution_values(row) for row in new_rows])
+    _insert(conn, Contribution, [_contribution_values(row) for row in new_rows])
+    for row in changed_rows:
+        row["payload"] = _parsed(row["payload"])
     if changed_rows:
         conn.execute(
             update(Contribution)
@@ -488,16 +500,28 @@ def _insert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
 def _copy_rows(
     conn: Connection, table_name: str, columns: list[Any], rows: Iterable[list[Any]]
 ) -> None:
-    """COPY rows into a PostgreSQL table (names are the schema's own, never input)."""
-    json_columns = {i for i, c in enumerate(columns) if isinstance(c.type, JSON)}
+    """COPY rows into a PostgreSQL table in the binary format (names are the schema's own)."""
+    types = [_postgres_type(c.type) for c in columns]
+    json_columns = [i for i, name in enumerate(types) if name == "jsonb"]
     names = ", ".join(c.name for c in columns)
     raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
-    statement = f"COPY {table_name} ({names}) FROM STDIN"
+    statement = f"COPY {table_name} ({names}) FROM STDIN (FORMAT binary)"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(types)
         for row in rows:
             for i in json_columns:
-                row[i] = json.dumps(row[i])
+                value = row[i]
+                row[i] = Jsonb(value, dumps=str) if isinstance(value, JsonText) else Jsonb(value)
             copy.write_row(row)
+
+
+def _postgres_type(sql_type: TypeEngine[Any]) -> str:
+    """The PostgreSQL type name psycopg's binary COPY needs, e.g. `character varying`."""
+    name: str = sql_type.compile(dialect=_POSTGRES).lower()
+    return name.split("(")[0].replace("varchar", "character varying")
+
+
+_POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _ensure_namespaces(conn: Connection, workspace_id: str, names: set[str]) -> dict[str, int]:

@@ -8,6 +8,7 @@ the stored current state, and the difference is written in one transaction with 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -172,8 +173,8 @@ class Digested:
     job_id: str
     content_hash: str
     state: State
-    # The payload to store; None when it equals the stored contribution (nothing to write).
-    payload: dict[str, Any] | None
+    # The payload to store as JSON text; None when it equals the stored contribution.
+    payload: str | None
 
 
 def digester(workspace_id: str, stored: dict[Key2, store.StoredContribution]) -> Digest:
@@ -185,7 +186,8 @@ def digester(workspace_id: str, stored: dict[Key2, store.StoredContribution]) ->
         state = _normalize_payload(workspace_id, fetched.namespace, payload, fetched.lineage)
         before = stored.get((fetched.namespace, fetched.deployment.deployment_id))
         unchanged = before is not None and before.content_hash == hashed
-        return Digested(payload["job_id"], hashed, state, None if unchanged else payload)
+        text = None if unchanged else json.dumps(payload, separators=(",", ":"))
+        return Digested(payload["job_id"], hashed, state, text)
 
     return digest
 
