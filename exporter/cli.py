@@ -29,6 +29,7 @@ from exporter.config import (
 from exporter.daemon import Daemon, wait_for_database
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
 from exporter.extract import fetch_workspace
+from exporter.progress import FetchProgress
 from exporter.store import make_engine
 from exporter.sync import sync_workspace
 
@@ -166,7 +167,12 @@ def run_sync(args: argparse.Namespace) -> int:
     migrate.require_current(engine)
     all_ok = True
     for workspace in workspaces:
-        summary = sync_workspace(engine, workspace, credentials=credentials[workspace.id])
+        progress = FetchProgress(workspace.id, sys.stderr)
+        summary = sync_workspace(
+            engine, workspace, credentials=credentials[workspace.id], progress=progress
+        )
+        if summary.status != "skipped":
+            progress.close()
         print(summary.line(), flush=True)
         for error in summary.errors:
             print(f"  error: {error}", file=sys.stderr)

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from exporter import migrate
 from exporter.config import ScheduleSettings, Settings, WorkspaceSettings
 from exporter.errors import ExporterError, StoreError
+from exporter.lease import daemon_lock
 from exporter.sync import SyncSummary, sync_workspace
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,10 @@ class Daemon:
 
     def run(self) -> None:
         """Start the schedule, block until `stop` is set, then shut down cleanly."""
+        with daemon_lock(self.engine):
+            self._run()
+
+    def _run(self) -> None:
         trigger = make_trigger(self.settings.schedule)
         for workspace in self.settings.workspaces:
             self.scheduler.add_job(
@@ -119,6 +124,9 @@ class Daemon:
             return
         except Exception:
             log.exception("workspace %s: sync crashed", workspace.id)
+            return
+        if summary.status == "skipped":
+            log.info("%s (another replica has it this time)", summary.line())
             return
         log.info("%s", summary.line())
         if self.on_summary is not None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from exporter.client import FlinkClient
 from exporter.errors import ExporterError, FetchCancelled
@@ -66,7 +66,14 @@ class NamespaceFetch:
         return [d for d in self.deployments if d.error is not None]
 
 
-ProgressCallback = Callable[[DeploymentFetch], None]
+class Progress(Protocol):
+    """Told as deployments are listed and as each one's fetch ends (from fetch threads)."""
+
+    def listed(self, count: int) -> None: ...
+
+    def fetched(self, fetch: DeploymentFetch) -> None: ...
+
+
 # Turns a successful fetch into what the caller keeps (e.g. normalized rows), in the fetch thread,
 # so parsing overlaps the network and the parsed response need not be held until the end.
 Digest = Callable[[DeploymentFetch], Any]
@@ -90,7 +97,7 @@ def fetch_deployment(
 def fetch_workspace(
     client: FlinkClient,
     namespaces: list[str] | None = None,
-    on_deployment: ProgressCallback | None = None,
+    progress: Progress | None = None,
     stop: threading.Event | None = None,
     digest: Digest | None = None,
 ) -> list[NamespaceFetch]:
@@ -108,11 +115,13 @@ def fetch_workspace(
 
         def fetch(namespace: str, deployment: Deployment) -> Future[DeploymentFetch]:
             return pool.submit(
-                _fetch_and_report, client, namespace, deployment, on_deployment, stop, digest
+                _fetch_and_report, client, namespace, deployment, progress, stop, digest
             )
 
         # Namespaces are listed side by side, and each page's deployments start as it arrives.
-        listings = [pool.submit(_list_namespace, client, result, fetch) for result in results]
+        listings = [
+            pool.submit(_list_namespace, client, result, fetch, progress) for result in results
+        ]
         for result, listing in zip(results, listings, strict=True):
             result.deployments = [future.result() for future in listing.result()]
     return results
@@ -122,6 +131,7 @@ def _list_namespace(
     client: FlinkClient,
     result: NamespaceFetch,
     fetch: Callable[[str, Deployment], Future[DeploymentFetch]],
+    progress: Progress | None,
 ) -> list[Future[DeploymentFetch]]:
     """List the namespace page by page, starting each deployment's fetch at once.
 
@@ -132,6 +142,8 @@ def _list_namespace(
     try:
         for page in client.iter_deployment_pages(result.namespace):
             started += [fetch(result.namespace, deployment) for deployment in page]
+            if progress is not None:
+                progress.listed(len(page))
     except ExporterError as exc:
         log.warning("%s", exc)
         result.listing_error = exc
@@ -145,7 +157,7 @@ def _fetch_and_report(
     client: FlinkClient,
     namespace: str,
     deployment: Deployment,
-    on_deployment: ProgressCallback | None,
+    progress: Progress | None,
     stop: threading.Event | None,
     digest: Digest | None,
 ) -> DeploymentFetch:
@@ -158,6 +170,6 @@ def _fetch_and_report(
         except ExporterError as exc:
             log.warning("%s", exc)
             fetched = replace(fetched, lineage=None, error=exc)
-    if on_deployment is not None:
-        on_deployment(fetched)
+    if progress is not None:
+        progress.fetched(fetched)
     return fetched

@@ -27,10 +27,11 @@ from exporter.extract import (
     DeploymentFetch,
     Digest,
     NamespaceFetch,
-    ProgressCallback,
+    Progress,
     fetch_workspace,
 )
 from exporter.history import Ranked, diff, merge
+from exporter.lease import workspace_lease
 from exporter.normalize import JobIdentity, State, content_hash, normalize
 from exporter.wire import LineageResponse, parse_body
 
@@ -67,6 +68,8 @@ class SyncSummary:
         return self.status == "succeeded"
 
     def line(self) -> str:
+        if self.status == "skipped":
+            return f"{self.workspace_id}: skipped: {'; '.join(self.errors)}"
         parts = [
             f"{self.deployments} deployments",
             f"{self.jobs_total - self.jobs_failed} jobs fetched",
@@ -129,11 +132,34 @@ def sync_workspace(
     credentials: Credentials | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     stop: threading.Event | None = None,
-    on_deployment: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> SyncSummary:
-    """Run one sync of the workspace and return its summary; never half-writes."""
+    """Run one sync of the workspace and return its summary; never half-writes.
+
+    Holds the workspace's lease throughout: if another process (a replica, or a `sync` started
+    by hand) is syncing it, this returns at once with status `skipped`.
+    """
     summary = SyncSummary(workspace.id)
     credentials = credentials or load_credentials(workspace)
+    with workspace_lease(engine, workspace.id) as held:
+        if not held:
+            summary.status = "skipped"
+            summary.errors.append(
+                f"workspace {workspace.id}: another process is syncing it (its lease is held)"
+            )
+            return summary
+        return _sync_leased(engine, workspace, credentials, summary, clock, stop, progress)
+
+
+def _sync_leased(
+    engine: Engine,
+    workspace: WorkspaceSettings,
+    credentials: Credentials,
+    summary: SyncSummary,
+    clock: Callable[[], datetime],
+    stop: threading.Event | None,
+    progress: Progress | None,
+) -> SyncSummary:
     run_id, now = store.start_run(engine, workspace.id, clock())
     summary.run_id = run_id
     try:
@@ -143,7 +169,7 @@ def sync_workspace(
         with FlinkClient(workspace, credentials) as client:
             results = fetch_workspace(
                 client,
-                on_deployment=on_deployment,
+                progress=progress,
                 stop=stop,
                 digest=digester(workspace.id, stored),
             )

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from datetime import timedelta
 from pathlib import Path
 
@@ -130,3 +131,64 @@ def test_sigterm_mid_sync_writes_nothing(simulator: Simulator, db_url: str, tmp_
         summary = conn.execute(text("SELECT error_summary FROM lineage_sync_runs")).scalar()
     engine.dispose()
     assert "stopped" in str(summary)
+
+
+def _run_intervals(url: str) -> list[tuple[object, object]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT started_at, finished_at FROM lineage_sync_runs "
+                    "WHERE workspace_id = 'ws-test' ORDER BY started_at"
+                )
+            )
+            return [(r[0], r[1]) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def test_two_daemons_on_one_postgres_never_overlap_on_a_workspace(
+    simulator: Simulator, pg_url: str, tmp_path: Path
+) -> None:
+    simulator.faults.latency = 0.05  # a sync takes a while, so the two daemons' ticks collide
+    config = write_config(tmp_path / "c.toml", simulator, pg_url, interval="1s", jitter="0s")
+    daemons = [_start_daemon(config, simulator) for _ in range(2)]
+    outputs = []
+    try:
+        assert _wait_for(lambda: len(_run_intervals(pg_url)) >= 4, timeout=60)
+        for daemon in daemons:
+            daemon.send_signal(signal.SIGTERM)
+        outputs = [daemon.communicate(timeout=20)[0] for daemon in daemons]
+    finally:
+        for daemon in daemons:
+            if daemon.poll() is None:
+                daemon.kill()
+    assert [d.returncode for d in daemons] == [0, 0], outputs
+    intervals = _run_intervals(pg_url)
+    assert all(finished is not None for _, finished in intervals)
+    for (_, finished), (next_start, _) in pairwise(intervals):
+        assert finished <= next_start, f"two syncs of ws-test overlapped: {intervals}"  # type: ignore[operator]
+    # Both replicas were there: each either synced or found the lease taken.
+    assert all("ws-test: succeeded" in out or "another replica has it" in out for out in outputs)
+    assert any("another replica has it" in out for out in outputs), outputs
+
+
+def test_a_second_daemon_on_one_sqlite_file_says_why_it_stops(
+    simulator: Simulator, sqlite_url: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.toml", simulator, sqlite_url, interval="1h")
+    first = _start_daemon(config, simulator)
+    try:
+        assert _wait_for(lambda: len(_runs(sqlite_url)) >= 1, timeout=30)
+        second = _start_daemon(config, simulator)
+        output, _ = second.communicate(timeout=30)
+        assert second.returncode == 1
+        assert "SQLite supports a single replica; use PostgreSQL" in output
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=20)
+    finally:
+        for daemon in (first,):
+            if daemon.poll() is None:
+                daemon.kill()
+    assert first.returncode == 0

@@ -8,9 +8,21 @@ from exporter.extract import DeploymentFetch, fetch_workspace
 from exporter.simulator import Simulator
 
 
+class ProgressRecorder:
+    def __init__(self) -> None:
+        self.total = 0
+        self.done: list[DeploymentFetch] = []
+
+    def listed(self, count: int) -> None:
+        self.total += count
+
+    def fetched(self, fetch: DeploymentFetch) -> None:
+        self.done.append(fetch)
+
+
 def test_full_fetch_of_a_simulated_workspace(make_client: Any, simulator: Simulator) -> None:
-    seen: list[DeploymentFetch] = []
-    results = fetch_workspace(make_client(), on_deployment=seen.append)
+    seen = ProgressRecorder()
+    results = fetch_workspace(make_client(), progress=seen)
     world = simulator.world
     assert [r.namespace for r in results] == sorted(world.namespaces)
     for result in results:
@@ -27,7 +39,7 @@ def test_full_fetch_of_a_simulated_workspace(make_client: Any, simulator: Simula
             assert fetched.job is not None and fetched.job.job_id == expected.id
             assert fetched.lineage is not None and fetched.lineage.data is not None
             assert fetched.lineage.data.nodes
-    assert len(seen) == sum(len(r.deployments) for r in results)
+    assert len(seen.done) == seen.total == sum(len(r.deployments) for r in results)
 
 
 def test_a_failing_job_and_a_failing_namespace_are_captured(

@@ -502,3 +502,16 @@ def test_plan_replaces_keeps_and_removes() -> None:
     assert [f.deployment.deployment_id for f in plan.fetched] == ["ok"]
     assert plan.kept == {("a", "bad"), ("b", "x"), ("c", "y")}
     assert plan.removed == {("a", "nojob"), ("a", "gone")}
+
+
+def test_a_sync_keeps_within_the_configured_concurrency(
+    sim_env: Any, sqlite_url: str, tmp_path: Any
+) -> None:
+    from conftest import write_config
+
+    from exporter.cli import main
+
+    sim_env.faults.latency = 0.02  # requests overlap, so the limit is what bounds them
+    config = write_config(tmp_path / "c.toml", sim_env, sqlite_url, concurrency="3")
+    assert main(["--config", str(config), "sync"]) == 0
+    assert sim_env.stats.max_in_flight == 3  # reached, never exceeded
