@@ -7,8 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from itertools import pairwise
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
