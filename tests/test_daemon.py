@@ -56,7 +56,9 @@ def _runs(url: str) -> list[tuple[str, str]]:
         engine.dispose()
 
 
-def _start_daemon(config: Path, simulator: Simulator) -> subprocess.Popen[str]:
+def _start_daemon(
+    config: Path, simulator: Simulator, log: Path | None = None
+) -> subprocess.Popen[str]:
     env = dict(os.environ)
     env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = simulator.access_key_id
     env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = simulator.access_key_secret
@@ -64,7 +66,7 @@ def _start_daemon(config: Path, simulator: Simulator) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "exporter", "--config", str(config), "run"],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log.open("w", encoding="utf-8") if log else subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -153,17 +155,20 @@ def test_two_daemons_on_one_postgres_never_overlap_on_a_workspace(
 ) -> None:
     simulator.faults.latency = 0.05  # a sync takes a while, so the two daemons' ticks collide
     config = write_config(tmp_path / "c.toml", simulator, pg_url, interval="1s", jitter="0s")
-    daemons = [_start_daemon(config, simulator) for _ in range(2)]
-    outputs = []
+    logs = [tmp_path / f"daemon-{i}.log" for i in range(2)]
+    # Output goes to files, not pipes: a full pipe would block a daemon that nobody reads.
+    daemons = [_start_daemon(config, simulator, log) for log in logs]
     try:
         assert _wait_for(lambda: len(_run_intervals(pg_url)) >= 4, timeout=60)
         for daemon in daemons:
             daemon.send_signal(signal.SIGTERM)
-        outputs = [daemon.communicate(timeout=20)[0] for daemon in daemons]
+        for daemon in daemons:
+            daemon.wait(timeout=40)
     finally:
         for daemon in daemons:
             if daemon.poll() is None:
                 daemon.kill()
+    outputs = [log.read_text(encoding="utf-8") for log in logs]
     assert [d.returncode for d in daemons] == [0, 0], outputs
     intervals = _run_intervals(pg_url)
     assert all(finished is not None for _, finished in intervals)
