@@ -29,6 +29,7 @@ from exporter.config import (
 from exporter.daemon import Daemon, wait_for_database
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
 from exporter.extract import fetch_workspace
+from exporter.logs import setup_logging
 from exporter.progress import FetchProgress
 from exporter.store import make_engine
 from exporter.sync import sync_workspace
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of `python -m exporter`."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -54,18 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request at INFO; that is noise for operators.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # `db` commands print their outcome
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one JSON object per line, each with workspace and run_id",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -169,7 +164,11 @@ def run_sync(args: argparse.Namespace) -> int:
     for workspace in workspaces:
         progress = FetchProgress(workspace.id, sys.stderr)
         summary = sync_workspace(
-            engine, workspace, credentials=credentials[workspace.id], progress=progress
+            engine,
+            workspace,
+            credentials=credentials[workspace.id],
+            progress=progress,
+            retention=settings.retention,
         )
         if summary.status != "skipped":
             progress.close()
@@ -187,11 +186,20 @@ def _add_run(commands: Any) -> None:
         description="Runs until SIGTERM or SIGINT (Ctrl-C); an in-flight sync is rolled back or "
         "finished, never half-written. Waits (with backoff) while the database is unreachable.",
     )
+    cmd.add_argument(
+        "--health-port",
+        type=int,
+        metavar="PORT",
+        help="serve /healthz and /metrics on PORT (overrides [health] port)",
+    )
     cmd.set_defaults(handler=run_daemon)
 
 
 def run_daemon(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.health_port is not None:
+        health = settings.health.model_copy(update={"port": args.health_port})
+        settings = settings.model_copy(update={"health": health})
     engine = make_engine(settings.database.url)
     stop = install_stop_signals()
     if not wait_for_database(engine, stop):

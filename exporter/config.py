@@ -7,8 +7,10 @@ this tree: a workspace only names the environment variables or the secrets file 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from exporter.errors import ConfigError, CredentialsError
 
+log = logging.getLogger(__name__)
 CONFIG_ENV = "LINEAGE_EXPORTER_CONFIG"
 DATABASE_URL_ENV = "LINEAGE_EXPORTER_DATABASE_URL"
 DEFAULT_CONFIG_PATH = Path("config/exporter.toml")
@@ -93,6 +96,22 @@ class ScheduleSettings(_Section):
         return self.interval or timedelta(minutes=15)
 
 
+class HealthSettings(_Section):
+    """The daemon's optional HTTP port for /healthz and /metrics (off unless a port is set)."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    host: str = "0.0.0.0"  # noqa: S104 - meant to be reached by the orchestrator's probes
+
+
+class RetentionSettings(_Section):
+    """Optional pruning. Nothing is pruned unless set; history only when set explicitly."""
+
+    # Raw payloads of deployments that left their namespace this many days ago.
+    payload_days: int | None = Field(default=None, ge=1)
+    # History rows that stopped being valid this many days ago (the current state is kept).
+    history_days: int | None = Field(default=None, ge=1)
+
+
 class CredentialSettings(_Section):
     """Where a workspace's credentials are read from: environment variables or a secrets file."""
 
@@ -120,6 +139,8 @@ class WorkspaceSettings(_Section):
     # since its first attempt, whichever comes first.
     max_attempts: int = Field(default=8, ge=1, le=100)
     retry_budget: Duration = timedelta(seconds=60)
+    # A sync still fetching after this long stops and fails (nothing written); the next runs.
+    sync_deadline: Duration = timedelta(minutes=30)
     ca_bundle: Path | None = None
     credentials: CredentialSettings = CredentialSettings()
 
@@ -159,6 +180,8 @@ class Settings(BaseSettings):
 
     database: DatabaseSettings = DatabaseSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    health: HealthSettings = HealthSettings()
+    retention: RetentionSettings = RetentionSettings()
     workspaces: list[WorkspaceSettings] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -210,12 +233,43 @@ def load_settings(path: Path) -> Settings:
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from None
     try:
-        return Settings(**raw)
+        settings = Settings(**raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{_key_path(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
         )
         raise ConfigError(f"config file {path} is invalid: {problems}") from None
+    if _has_password(settings.database.url):
+        warn_if_readable_by_others(path, "config file holding a database password")
+    return settings
+
+
+def _has_password(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password is not None
+    except ArgumentError:
+        return False
+
+
+def warn_if_readable_by_others(path: Path, what: str) -> bool:
+    """Log a warning (never the content) when a file holding a secret is group/world-readable."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning(
+            "%s %s is readable by other users (mode %s): run `chmod 600 %s`",
+            what,
+            path,
+            oct(mode & 0o777),
+            path,
+        )
+        return True
+    return False
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -258,6 +312,7 @@ def load_credentials(workspace: WorkspaceSettings) -> Credentials:
 
 
 def _credentials_from_file(workspace_id: str, path: Path) -> Credentials:
+    warn_if_readable_by_others(path, f"secrets file of workspace {workspace_id}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from exporter import migrate
 from exporter.config import ScheduleSettings, Settings, WorkspaceSettings
 from exporter.errors import ExporterError, StoreError
+from exporter.health import HealthServer, Metrics
 from exporter.lease import daemon_lock
 from exporter.sync import SyncSummary, sync_workspace
 
@@ -40,6 +41,17 @@ def make_trigger(schedule: ScheduleSettings) -> BaseTrigger:
     return IntervalTrigger(
         seconds=schedule.effective_interval.total_seconds(), jitter=jitter, timezone=UTC
     )
+
+
+def schedule_interval(schedule: ScheduleSettings) -> timedelta:
+    """The time between two runs: the interval, or the gap between a cron's next two times."""
+    if not schedule.cron:
+        return schedule.effective_interval
+    trigger = CronTrigger.from_crontab(schedule.cron, timezone=UTC)
+    first = trigger.get_next_fire_time(None, datetime.now(UTC))
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+    assert first is not None and second is not None
+    return second - first  # type: ignore[no-any-return]
 
 
 def wait_for_database(engine: Engine, stop: threading.Event, max_delay: float = 60.0) -> bool:
@@ -76,6 +88,7 @@ class Daemon:
         self.engine = engine
         self.stop = stop
         self.on_summary = on_summary
+        self.metrics = Metrics()
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(1, len(settings.workspaces)))},
             job_defaults={
@@ -89,7 +102,25 @@ class Daemon:
     def run(self) -> None:
         """Start the schedule, block until `stop` is set, then shut down cleanly."""
         with daemon_lock(self.engine):
-            self._run()
+            server = self._health_server()
+            try:
+                self._run()
+            finally:
+                if server is not None:
+                    server.stop()
+
+    def _health_server(self) -> HealthServer | None:
+        config = self.settings.health
+        if config.port is None:
+            return None
+        return HealthServer(
+            config.host,
+            config.port,
+            self.engine,
+            [w.id for w in self.settings.workspaces],
+            schedule_interval(self.settings.schedule),
+            self.metrics,
+        ).start()
 
     def _run(self) -> None:
         trigger = make_trigger(self.settings.schedule)
@@ -118,13 +149,16 @@ class Daemon:
         if self.stop.is_set():
             return
         try:
-            summary = sync_workspace(self.engine, workspace, stop=self.stop)
+            summary = sync_workspace(
+                self.engine, workspace, stop=self.stop, retention=self.settings.retention
+            )
         except ExporterError as exc:
             log.error("workspace %s: sync failed: %s", workspace.id, exc)
             return
         except Exception:
             log.exception("workspace %s: sync crashed", workspace.id)
             return
+        self.metrics.record(summary, datetime.now(UTC))
         if summary.status == "skipped":
             log.info("%s (another replica has it this time)", summary.line())
             return

@@ -12,9 +12,10 @@ import threading
 from pathlib import Path
 
 from exporter import migrate
-from exporter.cli import install_stop_signals, setup_logging
+from exporter.cli import install_stop_signals
 from exporter.config import Settings
 from exporter.daemon import Daemon
+from exporter.logs import setup_logging
 from exporter.simulator import Simulator, World, WorldSize
 from exporter.store import make_engine
 

@@ -9,9 +9,9 @@ so the caller decides what a partial result means.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -66,6 +66,12 @@ class NamespaceFetch:
         return [d for d in self.deployments if d.error is not None]
 
 
+class StopSignal(Protocol):
+    """Anything that says whether to stop starting work (a threading.Event, a deadline)."""
+
+    def is_set(self) -> bool: ...
+
+
 class Progress(Protocol):
     """Told as deployments are listed and as each one's fetch ends (from fetch threads)."""
 
@@ -98,7 +104,7 @@ def fetch_workspace(
     client: FlinkClient,
     namespaces: list[str] | None = None,
     progress: Progress | None = None,
-    stop: threading.Event | None = None,
+    stop: StopSignal | None = None,
     digest: Digest | None = None,
 ) -> list[NamespaceFetch]:
     """Fetch every configured namespace (or the given ones) of the client's workspace.
@@ -114,13 +120,22 @@ def fetch_workspace(
     ) as pool:
 
         def fetch(namespace: str, deployment: Deployment) -> Future[DeploymentFetch]:
+            # Each task runs in a copy of the caller's context: log records keep the run's tags.
             return pool.submit(
-                _fetch_and_report, client, namespace, deployment, progress, stop, digest
+                copy_context().run,
+                _fetch_and_report,
+                client,
+                namespace,
+                deployment,
+                progress,
+                stop,
+                digest,
             )
 
         # Namespaces are listed side by side, and each page's deployments start as it arrives.
         listings = [
-            pool.submit(_list_namespace, client, result, fetch, progress) for result in results
+            pool.submit(copy_context().run, _list_namespace, client, result, fetch, progress)
+            for result in results
         ]
         for result, listing in zip(results, listings, strict=True):
             result.deployments = [future.result() for future in listing.result()]
@@ -158,7 +173,7 @@ def _fetch_and_report(
     namespace: str,
     deployment: Deployment,
     progress: Progress | None,
-    stop: threading.Event | None,
+    stop: StopSignal | None,
     digest: Digest | None,
 ) -> DeploymentFetch:
     if stop is not None and stop.is_set():

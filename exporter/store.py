@@ -629,3 +629,54 @@ def _lookup(
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# -- retention --------------------------------------------------------------------------------
+
+
+def prune(
+    conn: Connection,
+    workspace_id: str,
+    now: datetime,
+    payload_days: int | None,
+    history_days: int | None,
+) -> int:
+    """Delete what the user's retention settings allow; returns the rows deleted.
+
+    Payloads: only of deployments removed `payload_days` ago (a live deployment's payload is
+    what its state is rebuilt from). History: only versions closed `history_days` ago.
+    """
+    deleted = 0
+    namespaces = select(Namespace.id).where(Namespace.workspace_id == workspace_id)
+    deployments = select(Deployment.id).where(Deployment.namespace_id.in_(namespaces))
+    if payload_days is not None:
+        cutoff = now - timedelta(days=payload_days)
+        result = conn.execute(
+            delete(Contribution).where(
+                Contribution.deployment_fk.in_(deployments), Contribution.removed_at < cutoff
+            )
+        )
+        deleted += result.rowcount
+    if history_days is not None:
+        cutoff = now - timedelta(days=history_days)
+        for model, owned in _history_owners(namespaces, deployments):
+            result = conn.execute(delete(model).where(owned, model.valid_to < cutoff))
+            deleted += result.rowcount
+    return deleted
+
+
+def _history_owners(namespaces: Select[Any], deployments: Select[Any]) -> list[tuple[Any, Any]]:
+    """Each version model with the condition that selects the workspace's rows."""
+    catalogs = select(Catalog.id).where(Catalog.namespace_id.in_(namespaces))
+    databases = select(Database.id).where(Database.catalog_id.in_(catalogs))
+    tables = select(Table.id).where(Table.database_id.in_(databases))
+    columns = select(Column.id).where(Column.table_id.in_(tables))
+    table_edges = select(TableEdge.id).where(TableEdge.namespace_id.in_(namespaces))
+    column_edges = select(ColumnEdge.id).where(ColumnEdge.namespace_id.in_(namespaces))
+    return [
+        (TableVersion, TableVersion.table_fk.in_(tables)),
+        (ColumnVersion, ColumnVersion.column_fk.in_(columns)),
+        (JobVersion, JobVersion.deployment_fk.in_(deployments)),
+        (TableEdgeVersion, TableEdgeVersion.edge_fk.in_(table_edges)),
+        (ColumnEdgeVersion, ColumnEdgeVersion.edge_fk.in_(column_edges)),
+    ]

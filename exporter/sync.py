@@ -21,7 +21,12 @@ from sqlalchemy import Engine
 
 from exporter import store
 from exporter.client import FlinkClient
-from exporter.config import Credentials, WorkspaceSettings, load_credentials
+from exporter.config import (
+    Credentials,
+    RetentionSettings,
+    WorkspaceSettings,
+    load_credentials,
+)
 from exporter.errors import ApiContext, ExporterError, PayloadError
 from exporter.extract import (
     DeploymentFetch,
@@ -32,6 +37,7 @@ from exporter.extract import (
 )
 from exporter.history import Ranked, diff, merge
 from exporter.lease import workspace_lease
+from exporter.logs import run_context
 from exporter.normalize import JobIdentity, State, content_hash, normalize
 from exporter.wire import LineageResponse, parse_body
 
@@ -60,6 +66,9 @@ class SyncSummary:
     rows_closed: int = 0
     changes_by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    api_requests: int = 0
+    api_retries: int = 0
+    api_errors: dict[str, int] = field(default_factory=dict)
     fetch_seconds: float = 0.0  # from the first request to the last response
     write_seconds: float = 0.0  # normalize, diff and the write transaction
 
@@ -133,63 +142,114 @@ def sync_workspace(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     stop: threading.Event | None = None,
     progress: Progress | None = None,
+    retention: RetentionSettings | None = None,
 ) -> SyncSummary:
     """Run one sync of the workspace and return its summary; never half-writes.
 
     Holds the workspace's lease throughout: if another process (a replica, or a `sync` started
-    by hand) is syncing it, this returns at once with status `skipped`.
+    by hand) is syncing it, this returns at once with status `skipped`. A sync that runs past
+    the workspace's `sync_deadline` stops fetching and fails, writing nothing.
     """
-    summary = SyncSummary(workspace.id)
-    credentials = credentials or load_credentials(workspace)
-    with workspace_lease(engine, workspace.id) as held:
+    run = _Run(
+        engine,
+        workspace,
+        credentials or load_credentials(workspace),
+        clock,
+        _Deadline(workspace.sync_deadline.total_seconds(), stop),
+        progress,
+        SyncSummary(workspace.id),
+        retention or RetentionSettings(),
+    )
+    with run_context(workspace.id), workspace_lease(engine, workspace.id) as held:
         if not held:
-            summary.status = "skipped"
-            summary.errors.append(
+            run.summary.status = "skipped"
+            run.summary.errors.append(
                 f"workspace {workspace.id}: another process is syncing it (its lease is held)"
             )
-            return summary
-        return _sync_leased(engine, workspace, credentials, summary, clock, stop, progress)
+            return run.summary
+        run_id, now = store.start_run(engine, workspace.id, clock())
+        run.summary.run_id = run_id
+        with run_context(workspace.id, run_id):
+            _execute(run, run_id, now)
+    return run.summary
 
 
-def _sync_leased(
-    engine: Engine,
-    workspace: WorkspaceSettings,
-    credentials: Credentials,
-    summary: SyncSummary,
-    clock: Callable[[], datetime],
-    stop: threading.Event | None,
-    progress: Progress | None,
-) -> SyncSummary:
-    run_id, now = store.start_run(engine, workspace.id, clock())
-    summary.run_id = run_id
+class _Deadline:
+    """Set when the caller asks to stop or when the sync has run for `seconds`."""
+
+    def __init__(self, seconds: float, stop: threading.Event | None) -> None:
+        self._ends = time.monotonic() + seconds
+        self.seconds = seconds
+        self._stop = stop
+
+    def is_set(self) -> bool:
+        return self.stopped or self.expired
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self._ends
+
+
+@dataclass
+class _Run:
+    """Everything one run of one workspace works with."""
+
+    engine: Engine
+    workspace: WorkspaceSettings
+    credentials: Credentials
+    clock: Callable[[], datetime]
+    deadline: _Deadline
+    progress: Progress | None
+    summary: SyncSummary
+    retention: RetentionSettings
+
+
+def _execute(run: _Run, run_id: int, now: datetime) -> None:
+    summary, workspace = run.summary, run.workspace
     try:
-        with engine.connect() as conn:
+        with run.engine.connect() as conn:
             stored = store.live_contributions(conn, workspace.id)
         started = time.monotonic()
-        with FlinkClient(workspace, credentials) as client:
+        with FlinkClient(workspace, run.credentials) as client:
             results = fetch_workspace(
                 client,
-                progress=progress,
-                stop=stop,
+                progress=run.progress,
+                stop=run.deadline,
                 digest=digester(workspace.id, stored),
             )
-        if stop is not None and stop.is_set():
+            summary.api_requests = client.stats.requests
+            summary.api_retries = client.stats.retries
+            summary.api_errors = dict(client.stats.errors_by_code)
+        if run.deadline.stopped:
             raise SyncInterrupted(f"workspace {workspace.id}: stopped while fetching")
+        if run.deadline.expired:
+            raise SyncInterrupted(
+                f"workspace {workspace.id}: the sync ran past its deadline "
+                f"({run.deadline.seconds:.0f}s, sync_deadline) while fetching"
+            )
         fetched = time.monotonic()
         summary.fetch_seconds = fetched - started
         _count(summary, results)
-        with store.transaction(engine) as conn:
+        with store.transaction(run.engine) as conn:
             _write(conn, workspace.id, run_id, now, results, stored, summary)
-            store.finish_run(conn, run_id, clock(), _outcome(summary))
+            pruned = store.prune(
+                conn, workspace.id, now, run.retention.payload_days, run.retention.history_days
+            )
+            if pruned:
+                log.info("workspace %s: retention pruned %d rows", workspace.id, pruned)
+            store.finish_run(conn, run_id, run.clock(), _outcome(summary))
         summary.write_seconds = time.monotonic() - fetched
     except Exception as exc:
         summary.status = "failed"
         summary.errors.append(str(exc))
         log.error("workspace %s run %s failed, nothing written: %s", workspace.id, run_id, exc)
-        store.fail_run(engine, run_id, clock(), f"{type(exc).__name__}: {exc}")
+        store.fail_run(run.engine, run_id, run.clock(), f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, ExporterError):
             raise
-    return summary
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def write_config(path: Path, simulator: Simulator, database_url: str, **extra: s
         f'id = "{simulator.world.workspace_id}"',
         f'endpoint = "{simulator.url}"',
         f"namespaces = [{namespaces}]",
-        'read_timeout = "5s"',
+        f'read_timeout = "{extra.pop("read_timeout", "5s")}"',
         'retry_budget = "5s"',
         f"max_attempts = {extra.pop('max_attempts', '2')}",
     ]

@@ -38,7 +38,8 @@ class Faults:
     malformed_rate: float = 0.0
     slow_rate: float = 0.0
     slow_seconds: float = 5.0
-    # Job IDs whose GetLineageInfo fails: "error" (HTTP 500 every time), "malformed", "bad-shape"
+    # Job IDs whose GetLineageInfo fails: "error" (HTTP 500 every time), "malformed" (not JSON),
+    # "bad-shape" (wrong types), "refused" (HTTP 200 with success false and an error code)
     job_faults: dict[str, str] = field(default_factory=dict)
     # Namespaces whose ListDeployments fails with HTTP 500.
     failing_namespaces: set[str] = field(default_factory=set)
@@ -375,6 +376,9 @@ class Simulator:
             return 500, _api_error(500, "InternalError", f"lineage of job {job_id} unavailable")
         if fault == "malformed":
             return 200, b'{"success": true, "data": {"nodes": [ {"id": '
+        if fault == "refused":
+            body = _api_error(200, "JobLineageUnavailable", f"no lineage for job {job_id} yet")
+            return 200, body
         deployment = self.world.find_job(namespace, job_id)
         if deployment is None:
             return 404, _api_error(404, "JobNotFound", f"job {job_id} not found in {namespace}")
