@@ -377,8 +377,7 @@ class Simulator:
         if fault == "malformed":
             return 200, b'{"success": true, "data": {"nodes": [ {"id": '
         if fault == "refused":
-            body = _api_error(200, "JobLineageUnavailable", f"no lineage for job {job_id} yet")
-            return 200, body
+            return 200, _api_error(200, "JobLineageUnavailable", f"no lineage for {job_id} yet")
         deployment = self.world.find_job(namespace, job_id)
         if deployment is None:
             return 404, _api_error(404, "JobNotFound", f"job {job_id} not found in {namespace}")
