@@ -29,7 +29,7 @@ from exporter.config import (
 from exporter.daemon import Daemon, wait_for_database
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
 from exporter.extract import fetch_workspace
-from exporter.logs import setup_logging
+from exporter.logs import run_context, setup_logging
 from exporter.progress import FetchProgress
 from exporter.store import make_engine
 from exporter.sync import sync_workspace
@@ -171,7 +171,8 @@ def run_sync(args: argparse.Namespace) -> int:
             retention=settings.retention,
         )
         if summary.status != "skipped":
-            progress.close()
+            with run_context(workspace.id, summary.run_id):
+                progress.close()
         print(summary.line(), flush=True)
         for error in summary.errors:
             print(f"  error: {error}", file=sys.stderr)

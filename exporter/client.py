@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from collections import Counter
@@ -160,7 +161,10 @@ class FlinkClient:
                 settings.read_timeout.total_seconds(),
                 connect=settings.connect_timeout.total_seconds(),
             ),
-            verify=str(settings.ca_bundle) if settings.ca_bundle else True,
+            # Always verified; a custom CA bundle replaces the system's trust store.
+            verify=ssl.create_default_context(cafile=settings.ca_bundle)
+            if settings.ca_bundle
+            else True,
             headers={"accept": "application/json", "workspace": settings.id},
             limits=httpx.Limits(max_connections=settings.concurrency),
         )

@@ -41,6 +41,8 @@ class Faults:
     # Job IDs whose GetLineageInfo fails: "error" (HTTP 500 every time), "malformed" (not JSON),
     # "bad-shape" (wrong types), "refused" (HTTP 200 with success false and an error code)
     job_faults: dict[str, str] = field(default_factory=dict)
+    # Job IDs whose GetLineageInfo answers HTTP 200 with exactly this JSON body (any value).
+    job_bodies: dict[str, Any] = field(default_factory=dict)
     # Namespaces whose ListDeployments fails with HTTP 500.
     failing_namespaces: set[str] = field(default_factory=set)
     # The next N requests are throttled (then requests succeed again).
@@ -371,6 +373,8 @@ class Simulator:
         namespace = str(params.get("namespace", ""))
         if params.get("idType") != "JOB" or not job_id:
             return 400, _api_error(400, "InvalidParameter", "id and idType=JOB are required")
+        if job_id in self.faults.job_bodies:
+            return 200, json.dumps(self.faults.job_bodies[job_id]).encode()
         fault = self.faults.job_faults.get(job_id)
         if fault == "error":
             return 500, _api_error(500, "InternalError", f"lineage of job {job_id} unavailable")
