@@ -515,3 +515,48 @@ def test_a_sync_keeps_within_the_configured_concurrency(
     config = write_config(tmp_path / "c.toml", sim_env, sqlite_url, concurrency="3")
     assert main(["--config", str(config), "sync"]) == 0
     assert sim_env.stats.max_in_flight == 3  # reached, never exceeded
+
+
+def test_retention_prunes_only_what_is_configured(sim_env: Any, db_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from conftest import workspace_settings
+
+    from exporter import store
+    from exporter.config import RetentionSettings
+    from exporter.sync import sync_workspace
+
+    engine = store.make_engine(db_url)
+    workspace = workspace_settings(sim_env)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def sync_at(at: datetime, retention: RetentionSettings | None = None) -> None:
+        summary = sync_workspace(engine, workspace, clock=lambda: at, retention=retention)
+        assert summary.status == "succeeded", summary.errors
+
+    def counts() -> tuple[int, int, int]:
+        with engine.connect() as conn:
+            payloads = conn.exec_driver_sql("SELECT COUNT(*) FROM contributions").scalar()
+            closed = conn.exec_driver_sql(
+                "SELECT COUNT(*) FROM lineage_column_edges_history WHERE valid_to IS NOT NULL"
+            ).scalar()
+            current = conn.exec_driver_sql(
+                "SELECT COUNT(*) FROM lineage_column_edges_current"
+            ).scalar()
+        return int(payloads or 0), int(closed or 0), int(current or 0)
+
+    sync_at(start)
+    gone = with_job(sim_env.world)[0]
+    del sim_env.world.namespaces[NS].deployments[gone.id]
+    sync_at(start + timedelta(hours=1))  # removes its contribution and closes its rows
+    before = counts()
+    assert before[1] > 0
+    sync_at(start + timedelta(days=5))  # nothing configured: nothing pruned
+    assert counts() == before
+    sync_at(start + timedelta(days=5, hours=1), RetentionSettings(payload_days=30))
+    assert counts() == before  # not old enough yet
+    sync_at(start + timedelta(days=6), RetentionSettings(payload_days=3, history_days=3))
+    payloads, closed, current = counts()
+    assert payloads == before[0] - 1  # the removed deployment's payload
+    assert closed == 0 and current == before[2]  # old history gone, the current state kept
+    engine.dispose()
