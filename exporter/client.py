@@ -196,7 +196,7 @@ class FlinkClient:
         context = ApiContext(self.settings.id, namespace, deployment_id)
         path = f"/api/v2/namespaces/{quote(namespace, safe='')}/jobs"
         params = {"deploymentId": deployment_id}
-        pages = self._pages("ListJobs", path, params, context, JobPage)
+        pages = self._iter_pages("ListJobs", path, params, context, JobPage)
         return [j for page in pages for j in page.data]
 
     def newest_job(self, namespace: str, deployment_id: str) -> Job | None:
@@ -225,16 +225,6 @@ class FlinkClient:
         return response
 
     # -- paging, retries, error classification ---------------------------------------------
-
-    def _pages(
-        self,
-        action: str,
-        path: str,
-        params: dict[str, Any],
-        context: ApiContext,
-        model: type[P],
-    ) -> list[P]:
-        return list(self._iter_pages(action, path, params, context, model))
 
     def _iter_pages(
         self,
