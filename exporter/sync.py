@@ -35,6 +35,7 @@ from exporter.extract import (
     Progress,
     fetch_workspace,
 )
+from exporter.history import CurrentState as CurrentStateRows
 from exporter.history import Ranked, diff, merge
 from exporter.lease import workspace_lease
 from exporter.logs import run_context
@@ -214,12 +215,13 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
         with run.engine.connect() as conn:
             stored = store.live_contributions(conn, workspace.id)
         started = time.monotonic()
+        current = CurrentState(run.engine, workspace.id)
         with FlinkClient(workspace, run.credentials) as client:
             results = fetch_workspace(
                 client,
                 progress=run.progress,
                 stop=run.deadline,
-                digest=digester(workspace.id, stored),
+                digest=digester(workspace.id, stored, on_change=current.prefetch),
             )
             summary.api_requests = client.stats.requests
             summary.api_retries = client.stats.retries
@@ -235,7 +237,7 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
         summary.fetch_seconds = fetched - started
         _count(summary, results)
         with store.transaction(run.engine) as conn:
-            _write(conn, workspace.id, run_id, now, results, stored, summary)
+            _write(conn, workspace.id, run_id, now, results, stored, current, summary)
             pruned = store.prune(
                 conn, workspace.id, now, run.retention.payload_days, run.retention.history_days
             )
@@ -263,7 +265,51 @@ class Digested:
     payload: str | None
 
 
-def digester(workspace_id: str, stored: dict[Key2, store.StoredContribution]) -> Digest:
+class CurrentState:
+    """The workspace's stored current state, loaded in the background once a change is seen.
+
+    Loading it takes about as long as the rest of the write, and the fetch leaves the main
+    thread idle: a run that changes something has it ready when the last response arrives; a
+    run that changes nothing never loads it. The workspace's lease keeps it from going stale.
+    """
+
+    def __init__(self, engine: Engine, workspace_id: str) -> None:
+        self._engine = engine
+        self._workspace_id = workspace_id
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._result: CurrentStateRows | None = None
+        self._error: BaseException | None = None
+
+    def prefetch(self) -> None:
+        """Start loading, once; cheap to call again."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._load, name="load-current", daemon=True)
+                self._thread.start()
+
+    def get(self) -> CurrentStateRows:
+        self.prefetch()
+        assert self._thread is not None
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def _load(self) -> None:
+        try:
+            with self._engine.connect() as conn:
+                self._result = store.load_current(conn, self._workspace_id)
+        except BaseException as exc:  # re-raised by get(), in the run's own thread
+            self._error = exc
+
+
+def digester(
+    workspace_id: str,
+    stored: dict[Key2, store.StoredContribution],
+    on_change: Callable[[], None] = lambda: None,
+) -> Digest:
     """The per-fetch work done while other requests are in flight: hash and normalize."""
 
     def digest(fetched: DeploymentFetch) -> Digested:
@@ -272,8 +318,12 @@ def digester(workspace_id: str, stored: dict[Key2, store.StoredContribution]) ->
         state = _normalize_payload(workspace_id, fetched.namespace, payload, fetched.lineage)
         before = stored.get((fetched.namespace, fetched.deployment.deployment_id))
         unchanged = before is not None and before.content_hash == hashed
-        text = None if unchanged else json.dumps(payload, separators=(",", ":"))
-        return Digested(payload["job_id"], hashed, state, text)
+        if unchanged:
+            return Digested(payload["job_id"], hashed, state, None)
+        on_change()
+        return Digested(
+            payload["job_id"], hashed, state, json.dumps(payload, separators=(",", ":"))
+        )
 
     return digest
 
@@ -319,6 +369,7 @@ def _write(
     now: datetime,
     results: list[NamespaceFetch],
     stored: dict[Key2, store.StoredContribution],
+    current: CurrentState,
     summary: SyncSummary,
 ) -> None:
     plan = plan_contributions(results, set(stored))
@@ -339,7 +390,7 @@ def _write(
         assert contribution.payload is not None
         state = _normalize_payload(workspace_id, key[0], contribution.payload)
         ranked.append(Ranked(contribution.fetched_at, key[1], state))
-    changes = diff(merge(ranked), store.load_current(conn, workspace_id))
+    changes = diff(merge(ranked), current.get())
     store.apply_changes(conn, workspace_id, run_id, now, changes)
     store.refresh_statistics(conn, changes.rows_added)
     new = [
