@@ -26,7 +26,7 @@ from exporter.config import (
     parse_duration,
     resolve_config_path,
 )
-from exporter.daemon import Daemon, wait_for_database
+from exporter.daemon import Daemon, wait_for_database, wait_or_stop
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
 from exporter.extract import fetch_workspace
 from exporter.logs import run_context, setup_logging
@@ -479,7 +479,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     )
     interval = parse_duration(args.change_every).total_seconds() if args.change_every else None
     try:
-        while not stop.wait(interval):
+        while not wait_or_stop(stop, interval):
             for change in world.advance():
                 log.info("simulated change: %s", change)
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +44,21 @@ def make_trigger(schedule: ScheduleSettings) -> BaseTrigger:
     )
 
 
+def wait_or_stop(stop: threading.Event, seconds: float | None = None) -> bool:
+    """Wait up to `seconds` (None: for ever) or until `stop` is set; True if it was set.
+
+    Waits in short slices: a signal that the OS delivers to another thread only runs its
+    Python handler when the main thread wakes, so an unbounded wait could miss SIGTERM.
+    """
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while True:
+        remaining = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+        if remaining <= 0:
+            return stop.is_set()
+        if stop.wait(remaining):
+            return True
+
+
 def schedule_interval(schedule: ScheduleSettings) -> timedelta:
     """The time between two runs: the interval, or the gap between a cron's next two times."""
     if not schedule.cron:
@@ -69,7 +85,7 @@ def wait_for_database(engine: Engine, stop: threading.Event, max_delay: float = 
             if "unreachable" not in str(exc):
                 raise
             log.warning("database unreachable, retrying in %.0fs: %s", delay, exc)
-            stop.wait(delay)
+            wait_or_stop(stop, delay)
             delay = min(max_delay, delay * 2)
     return False
 
@@ -139,7 +155,7 @@ class Daemon:
             len(self.settings.workspaces),
             self.settings.schedule.cron or self.settings.schedule.effective_interval,
         )
-        self.stop.wait()
+        wait_or_stop(self.stop)
         log.info("stopping: waiting for in-flight syncs to roll back or finish")
         self.scheduler.shutdown(wait=True)
         log.info("daemon stopped")

@@ -27,7 +27,7 @@ from exporter.config import (
     WorkspaceSettings,
     load_credentials,
 )
-from exporter.errors import ApiContext, ExporterError, PayloadError
+from exporter.errors import ApiContext, ExporterError, FetchCancelled, PayloadError
 from exporter.extract import (
     DeploymentFetch,
     Digest,
@@ -228,7 +228,8 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
             summary.api_errors = dict(client.stats.errors_by_code)
         if run.deadline.stopped:
             raise SyncInterrupted(f"workspace {workspace.id}: stopped while fetching")
-        if run.deadline.expired:
+        cancelled = any(isinstance(d.error, FetchCancelled) for r in results for d in r.deployments)
+        if cancelled and run.deadline.expired:  # a fetch that completed in time stands
             raise SyncInterrupted(
                 f"workspace {workspace.id}: the sync ran past its deadline "
                 f"({run.deadline.seconds:.0f}s, sync_deadline) while fetching"

@@ -197,3 +197,14 @@ def test_a_second_daemon_on_one_sqlite_file_says_why_it_stops(
             if daemon.poll() is None:
                 daemon.kill()
     assert first.returncode == 0
+
+
+def test_wait_or_stop_wakes_for_the_stop_and_for_the_timeout() -> None:
+    import threading
+
+    from exporter.daemon import wait_or_stop
+
+    stop = threading.Event()
+    assert wait_or_stop(stop, 0.3) is False  # timed out, not stopped
+    threading.Timer(0.3, stop.set).start()
+    assert wait_or_stop(stop) is True  # an unbounded wait still ends when stop is set
