@@ -123,5 +123,6 @@ def _job_properties(job_id: str, lineage: LineageInfo) -> Attrs:
 
 def content_hash(payload: Any) -> str:
     """A stable hash of a JSON-able payload (key order does not matter)."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    # JSON-native values only (no `default=`): that keeps the C encoder on its fast path.
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -11,7 +11,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    StringConstraints,
+    ValidationError,
+)
 
 from exporter.errors import ApiContext, PayloadError
 
@@ -58,10 +67,24 @@ def _list_or_empty(value: object) -> object:
     return [] if value is None else value
 
 
-Id = Annotated[str, BeforeValidator(_strip_id)]
-OptionalId = Annotated[str | None, BeforeValidator(_strip_id)]
+# The common cases are validated by pydantic-core itself (a lineage body carries tens of
+# thousands of IDs and times); the Python validators only see what it rejects.
+_RUST_FIRST = Field(union_mode="left_to_right")
+Id = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, strict=True)]
+    | Annotated[str, BeforeValidator(_strip_id)],
+    _RUST_FIRST,
+]
+OptionalId = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, strict=True)]
+    | Annotated[str | None, BeforeValidator(_strip_id)],
+    _RUST_FIRST,
+]
 ErrorText = Annotated[str | None, BeforeValidator(_no_error)]
-EpochTime = Annotated[datetime | None, BeforeValidator(_epoch)]
+EpochTime = Annotated[
+    Annotated[datetime, Strict(False)] | Annotated[datetime | None, BeforeValidator(_epoch)],
+    _RUST_FIRST,
+]
 FreeForm = Annotated[dict[str, Any], BeforeValidator(_dict_or_empty)]
 T = TypeVar("T")
 ListOf = Annotated[list[T], BeforeValidator(_list_or_empty)]
@@ -195,12 +218,23 @@ def parse_body(model: type[M], body: Any, context: ApiContext, action: str) -> M
     try:
         parsed = model.model_validate(body)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(body)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise PayloadError(context, action, field, f"{first['msg']}{more}") from None
+        problems: dict[str, str] = {}  # field -> message of its most tolerant union member
+        for error in exc.errors(include_url=False):
+            field = ".".join(str(p) for p in error["loc"] if not _is_union_tag(p)) or "(body)"
+            problems[field] = error["msg"]
+        field, message = next(iter(problems.items()))
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PayloadError(context, action, field, f"{message}{more}") from None
     parsed._raw = body
     return parsed
+
+
+_UNION_TAGS = {"str", "constrained-str", "datetime", "none"}
+
+
+def _is_union_tag(part: object) -> bool:
+    """Parts of an error location that name a union member, not a field."""
+    return isinstance(part, str) and (part in _UNION_TAGS or part.startswith("function-"))
 
 
 def _kind(value: object) -> str:
