@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from sys import intern
 from typing import Any
 
 from exporter.wire import LineageInfo, Node, Relation
@@ -62,19 +63,20 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
     for node in lineage.nodes:
         owner = job.deployment_id if node.is_temporary else ""
         for table in node.tables:
-            qualified = f"{node.catalog_name}.{node.database_name}.{table.table_name}"
-            key = (ns, node.catalog_name, node.database_name, table.table_name, owner)
+            qualified = intern(f"{node.catalog_name}.{node.database_name}.{table.table_name}")
+            key = _interned(ns, node.catalog_name, node.database_name, table.table_name, owner)
             state["tables"][key] = _table_attrs(node, table.id, table.with_, table.properties)
             _remember(table_refs, table.id, qualified, owner)
             for column in table.columns:
-                state["columns"][(*key, column.column_name)] = {
+                state["columns"][(*key, intern(column.column_name))] = {
                     "column_uid": column.id,
                     "column_type": column.column_type,
                     "column_native_type": column.column_native_type,
                     "nullable": column.nullable,
                     "description": column.description,
                 }
-                _remember(column_refs, column.id, f"{qualified}.{column.column_name}", owner)
+                column_name = intern(f"{qualified}.{column.column_name}")
+                _remember(column_refs, column.id, column_name, owner)
     state["jobs"][(ns, job.deployment_id)] = {
         "job_id": job.job_id,
         "deployment_name": job.deployment_name,
@@ -87,6 +89,11 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
         for relation in relations:
             state[kind][_edge_key(ns, relation, refs, job.job_id)] = {}
     return state
+
+
+def _interned(*parts: str) -> Key:
+    """Keys share their name strings across jobs and runs: a workspace repeats them a lot."""
+    return tuple(intern(part) for part in parts)
 
 
 def _table_attrs(node: Node, uid: str | None, with_: Attrs, properties: Attrs) -> Attrs:
@@ -108,7 +115,9 @@ def _remember(refs: dict[str, tuple[str, str]], uid: str | None, name: str, owne
 def _edge_key(ns: str, relation: Relation, refs: dict[str, tuple[str, str]], job_id: str) -> Key:
     source, source_owner = refs.get(relation.source, (relation.source, ""))
     destination, destination_owner = refs.get(relation.destination, (relation.destination, ""))
-    return (ns, source, source_owner, destination, destination_owner, relation.job_id or job_id)
+    return _interned(
+        ns, source, source_owner, destination, destination_owner, relation.job_id or job_id
+    )
 
 
 def _job_properties(job_id: str, lineage: LineageInfo) -> Attrs:

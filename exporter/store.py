@@ -7,6 +7,7 @@ so a crash leaves the database as before the run or as after it.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -310,13 +311,18 @@ def load_current(conn: Connection, workspace_id: str) -> CurrentState:
     """Every current version of the workspace, keyed like `normalize` keys its rows."""
     current: CurrentState = {kind: {} for kind in KINDS}
     for kind, query, width in _current_queries(workspace_id):
-        rows = current[kind]
-        for row in conn.execute(query):
-            values = tuple(row)
-            version_id, key = values[0], values[1 : 1 + width]
-            attrs = dict(zip(_ATTRS[kind], values[1 + width :], strict=True))
-            rows[key] = (version_id, attrs)
+        names, end = _ATTRS[kind], 1 + width
+        # A comprehension over plain tuples: this runs once per current row of the workspace.
+        current[kind] = {
+            _interned(row[1:end]): (row[0], dict(zip(names, row[end:], strict=True)))
+            for row in conn.execute(query)
+        }
     return current
+
+
+def _interned(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """One shared string object per name: the same names recur in thousands of keys."""
+    return tuple([sys.intern(part) if part.__class__ is str else part for part in key])
 
 
 _ATTRS: dict[str, tuple[str, ...]] = {
