@@ -155,3 +155,22 @@ def test_the_world_changes_every_kind_of_thing() -> None:
         "source",
     ):
         assert words in changes
+
+
+def test_control_endpoints_for_benchmarks(simulator: Simulator, make_client: Any) -> None:
+    import json as json_
+    import urllib.request
+
+    def call(method: str, path: str) -> Any:
+        request = urllib.request.Request(f"{simulator.url}/_simulator/{path}", method=method)
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json_.loads(response.read())
+
+    make_client().list_deployments(sorted(simulator.world.namespaces)[0])
+    stats = call("GET", "stats")
+    assert stats["by_action"] == {"ListDeployments": 1} and stats["max_in_flight"] == 1
+    tick = simulator.world.tick
+    assert isinstance(call("POST", "advance?changes=3")["changes"], list)
+    assert simulator.world.tick == tick + 1
+    call("POST", "reset-stats")
+    assert call("GET", "stats")["total"] == 0
