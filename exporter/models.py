@@ -130,60 +130,46 @@ class Deployment(Base):
     deployment_id: Mapped[str] = mapped_column(String(128))
 
 
-class TableEdge(Base):
-    """source -> destination carried by a job. Names are `catalog.database.table` or raw."""
+def _edge_table_args(table: str) -> tuple[UniqueConstraint | Index, ...]:
+    return (
+        UniqueConstraint(
+            "namespace_id",
+            "source_name",
+            "source_owner",
+            "destination_name",
+            "destination_owner",
+            "job_id",
+        ),
+        # Traversal looks an endpoint up by name first (any namespace), then narrows.
+        Index(f"ix_{table}_destination", "destination_name", "destination_owner", "namespace_id"),
+        Index(f"ix_{table}_source", "source_name", "source_owner", "namespace_id"),
+    )
+
+
+class _Edge:
+    """source -> destination carried by a job; `*_owner` tells temporary tables apart."""
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
+    source_name: Mapped[str] = mapped_column(Text)
+    source_owner: Mapped[str] = mapped_column(String(128), server_default=text("''"))
+    destination_name: Mapped[str] = mapped_column(Text)
+    destination_owner: Mapped[str] = mapped_column(String(128), server_default=text("''"))
+    job_id: Mapped[str] = mapped_column(String(128))
+
+
+class TableEdge(_Edge, Base):
+    """Names are `catalog.database.table`, or the raw endpoint."""
 
     __tablename__ = "table_edges"
-    __table_args__ = (
-        UniqueConstraint(
-            "namespace_id",
-            "source_name",
-            "source_owner",
-            "destination_name",
-            "destination_owner",
-            "job_id",
-        ),
-        # Traversal looks an endpoint up by name first (any namespace), then narrows.
-        Index(
-            "ix_table_edges_destination", "destination_name", "destination_owner", "namespace_id"
-        ),
-        Index("ix_table_edges_source", "source_name", "source_owner", "namespace_id"),
-    )
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
-    source_name: Mapped[str] = mapped_column(Text)
-    source_owner: Mapped[str] = mapped_column(String(128), server_default=text("''"))
-    destination_name: Mapped[str] = mapped_column(Text)
-    destination_owner: Mapped[str] = mapped_column(String(128), server_default=text("''"))
-    job_id: Mapped[str] = mapped_column(String(128))
+    __table_args__ = _edge_table_args("table_edges")
 
 
-class ColumnEdge(Base):
-    """source -> destination columns. Names are `catalog.database.table.column` or raw."""
+class ColumnEdge(_Edge, Base):
+    """Names are `catalog.database.table.column`, or the raw endpoint."""
 
     __tablename__ = "column_edges"
-    __table_args__ = (
-        UniqueConstraint(
-            "namespace_id",
-            "source_name",
-            "source_owner",
-            "destination_name",
-            "destination_owner",
-            "job_id",
-        ),
-        # Traversal looks an endpoint up by name first (any namespace), then narrows.
-        Index(
-            "ix_column_edges_destination", "destination_name", "destination_owner", "namespace_id"
-        ),
-        Index("ix_column_edges_source", "source_name", "source_owner", "namespace_id"),
-    )
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
-    source_name: Mapped[str] = mapped_column(Text)
-    source_owner: Mapped[str] = mapped_column(String(128), server_default=text("''"))
-    destination_name: Mapped[str] = mapped_column(Text)
-    destination_owner: Mapped[str] = mapped_column(String(128), server_default=text("''"))
-    job_id: Mapped[str] = mapped_column(String(128))
+    __table_args__ = _edge_table_args("column_edges")
 
 
 # -- runs and raw payloads --------------------------------------------------------------------
