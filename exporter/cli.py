@@ -434,7 +434,9 @@ def _add_simulate(commands: Any) -> None:
         metavar="DURATION",
         help="apply a round of random lineage changes this often, e.g. 20s",
     )
-    cmd.add_argument("--latency", default="0s", metavar="DURATION", help="added to every response")
+    cmd.add_argument(
+        "--latency", default="0s", metavar="DURATION", help="how long each response takes"
+    )
     cmd.add_argument("--throttle-rate", type=float, default=0.0)
     cmd.add_argument("--error-rate", type=float, default=0.0)
     cmd.add_argument("--malformed-rate", type=float, default=0.0)

@@ -55,6 +55,22 @@ def merge(contributions: Iterable[Ranked]) -> State:
     return merged
 
 
+def keys_of(states: Iterable[State]) -> dict[str, set[Key]]:
+    """Every key the states report, per kind."""
+    keys: dict[str, set[Key]] = {kind: set() for kind in KINDS}
+    for state in states:
+        for kind in KINDS:
+            keys[kind].update(state[kind])
+    return keys
+
+
+def restrict(state: State, keys: dict[str, set[Key]]) -> State:
+    """The rows of `state` whose keys are in `keys`."""
+    return State(
+        {kind: {k: state[kind][k] for k in keys[kind] if k in state[kind]} for kind in KINDS}
+    )
+
+
 def diff(wanted: State, current: CurrentState) -> Changes:
     """Open what is new or changed, close what is gone or changed; unchanged rows write nothing."""
     changes = Changes()

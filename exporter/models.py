@@ -200,7 +200,8 @@ class Contribution(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"))
     fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
     content_hash: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JsonObject)
+    # `json`, not `jsonb`, on PostgreSQL: written and read whole, never queried inside.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Set when the deployment left its namespace's listing; the payload stays for audit.
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json, Jsonb
 from sqlalchemy import Column as SqlColumn
 from sqlalchemy import (
     ColumnElement,
@@ -307,16 +307,31 @@ def _contribution_values(row: dict[str, Any]) -> dict[str, Any]:
 # -- the current state ---------------------------------------------------------------------------
 
 
-def load_current(conn: Connection, workspace_id: str) -> CurrentState:
-    """Every current version of the workspace, keyed like `normalize` keys its rows."""
+def load_current(
+    conn: Connection, workspace_id: str, only: dict[str, set[Key]] | None = None
+) -> CurrentState:
+    """Every current version of the workspace, keyed like `normalize` keys its rows.
+
+    With `only`, just the versions of those keys: they are looked up by an indexed part of the
+    key (table name, deployment ID, edge source), then matched exactly.
+    """
     current: CurrentState = {kind: {} for kind in KINDS}
-    for kind, query, width in _current_queries(workspace_id):
+    for kind, query, width, lookup in _current_queries(workspace_id):
         names, end = _ATTRS[kind], 1 + width
-        # A comprehension over plain tuples: this runs once per current row of the workspace.
-        current[kind] = {
-            _interned(row[1:end]): (row[0], dict(zip(names, row[end:], strict=True)))
-            for row in conn.execute(query)
-        }
+        if only is None:
+            # A comprehension over plain tuples: this runs once per current row of the workspace.
+            current[kind] = {
+                _interned(row[1:end]): (row[0], dict(zip(names, row[end:], strict=True)))
+                for row in conn.execute(query)
+            }
+            continue
+        wanted = only[kind]
+        column, part = lookup
+        for chunk in _chunks(sorted({key[part] for key in wanted})):
+            for row in conn.execute(query.where(column.in_(chunk))):
+                key = _interned(row[1:end])
+                if key in wanted:
+                    current[kind][key] = (row[0], dict(zip(names, row[end:], strict=True)))
     return current
 
 
@@ -334,7 +349,12 @@ _ATTRS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _current_queries(workspace_id: str) -> list[tuple[str, Select[Any], int]]:
+# Per kind: the query, how many key columns follow the version id, and the indexed column (with
+# its position in the key) that finds a given key's rows.
+_CurrentQuery = tuple[str, Select[Any], int, tuple[Any, int]]
+
+
+def _current_queries(workspace_id: str) -> list[_CurrentQuery]:
     in_workspace = Namespace.workspace_id == workspace_id
     table_key = (Namespace.name, Catalog.name, Database.name, Table.name, Table.owner_deployment_id)
 
@@ -373,10 +393,10 @@ def _current_queries(workspace_id: str) -> list[tuple[str, Select[Any], int]]:
         .join(Namespace, Namespace.id == Deployment.namespace_id)
         .where(in_workspace, JobVersion.valid_to.is_(None))
     )
-    queries: list[tuple[str, Select[Any], int]] = [
-        ("tables", tables, 5),
-        ("columns", columns, 6),
-        ("jobs", jobs, 2),
+    queries: list[_CurrentQuery] = [
+        ("tables", tables, 5, (Table.name, 3)),
+        ("columns", columns, 6, (Table.name, 3)),
+        ("jobs", jobs, 2, (Deployment.deployment_id, 1)),
     ]
     for kind, edge, version in (
         ("table_edges", TableEdge, TableEdgeVersion),
@@ -392,6 +412,7 @@ def _current_queries(workspace_id: str) -> list[tuple[str, Select[Any], int]]:
                     .where(in_workspace, version.valid_to.is_(None))
                 ),
                 6,
+                (edge.source_name, 1),
             )
         )
     return queries
@@ -508,16 +529,19 @@ def _copy_rows(
 ) -> None:
     """COPY rows into a PostgreSQL table in the binary format (names are the schema's own)."""
     types = [_postgres_type(c.type) for c in columns]
-    json_columns = [i for i, name in enumerate(types) if name == "jsonb"]
+    wrappers = {"json": Json, "jsonb": Jsonb}
+    json_columns = [(i, wrappers[name]) for i, name in enumerate(types) if name in wrappers]
     names = ", ".join(c.name for c in columns)
     raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
     statement = f"COPY {table_name} ({names}) FROM STDIN (FORMAT binary)"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         copy.set_types(types)
         for row in rows:
-            for i in json_columns:
+            for i, wrapper in json_columns:
                 value = row[i]
-                row[i] = Jsonb(value, dumps=str) if isinstance(value, JsonText) else Jsonb(value)
+                row[i] = (
+                    wrapper(value, dumps=str) if isinstance(value, JsonText) else wrapper(value)
+                )
             copy.write_row(row)
 
 

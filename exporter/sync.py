@@ -8,7 +8,6 @@ the stored current state, and the difference is written in one transaction with 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import Engine
 
 from exporter import store
@@ -35,8 +35,8 @@ from exporter.extract import (
     Progress,
     fetch_workspace,
 )
+from exporter.history import Changes, Ranked, diff, keys_of, merge, restrict
 from exporter.history import CurrentState as CurrentStateRows
-from exporter.history import Ranked, diff, merge
 from exporter.lease import workspace_lease
 from exporter.logs import run_context
 from exporter.normalize import JobIdentity, State, content_hash, normalize
@@ -45,6 +45,11 @@ from exporter.wire import LineageResponse, parse_body
 log = logging.getLogger(__name__)
 
 Key2 = tuple[str, str]  # (namespace, deployment_id)
+
+# A run that changes at most this many contributions (or this share of them) diffs only the keys
+# those contributions report, now or before; a larger one diffs the whole current state.
+FEW_CHANGES = 10
+FEW_CHANGES_SHARE = 0.05
 
 
 class SyncInterrupted(ExporterError):
@@ -215,13 +220,13 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
         with run.engine.connect() as conn:
             stored = store.live_contributions(conn, workspace.id)
         started = time.monotonic()
-        current = CurrentState(run.engine, workspace.id)
+        current = CurrentState(run.engine, workspace.id, len(stored))
         with FlinkClient(workspace, run.credentials) as client:
             results = fetch_workspace(
                 client,
                 progress=run.progress,
                 stop=run.deadline,
-                digest=digester(workspace.id, stored, on_change=current.prefetch),
+                digest=digester(workspace.id, stored, on_change=current.changed),
             )
             summary.api_requests = client.stats.requests
             summary.api_retries = client.stats.retries
@@ -267,20 +272,36 @@ class Digested:
 
 
 class CurrentState:
-    """The workspace's stored current state, loaded in the background once a change is seen.
+    """The workspace's whole stored current state, loaded in the background when a run changes
+    many contributions (a run that changes a few diffs just the keys they touch).
 
-    Loading it takes about as long as the rest of the write, and the fetch leaves the main
-    thread idle: a run that changes something has it ready when the last response arrives; a
-    run that changes nothing never loads it. The workspace's lease keeps it from going stale.
+    Loading it takes about as long as the rest of a large write, and the fetch leaves the main
+    thread idle: a run that changes much has it ready when the last response arrives. The
+    workspace's lease keeps it from going stale.
     """
 
-    def __init__(self, engine: Engine, workspace_id: str) -> None:
+    def __init__(self, engine: Engine, workspace_id: str, contributions: int) -> None:
         self._engine = engine
         self._workspace_id = workspace_id
+        self._threshold = max(FEW_CHANGES, int(contributions * FEW_CHANGES_SHARE))
+        self._changes = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._result: CurrentStateRows | None = None
         self._error: BaseException | None = None
+
+    def changed(self) -> None:
+        """Told of each changed contribution (from fetch threads); loads once there are many."""
+        with self._lock:
+            self._changes += 1
+            many = self._changes > self._threshold
+        if many:
+            self.prefetch()
+
+    @property
+    def loading(self) -> bool:
+        """Whether the whole state is being (or has been) loaded."""
+        return self._thread is not None
 
     def prefetch(self) -> None:
         """Start loading, once; cheap to call again."""
@@ -322,9 +343,7 @@ def digester(
         if unchanged:
             return Digested(payload["job_id"], hashed, state, None)
         on_change()
-        return Digested(
-            payload["job_id"], hashed, state, json.dumps(payload, separators=(",", ":"))
-        )
+        return Digested(payload["job_id"], hashed, state, to_json(payload).decode())
 
     return digest
 
@@ -380,18 +399,20 @@ def _write(
         return  # every contribution is as stored, so the stored state is still the wanted one
     ranked: list[Ranked] = []
     for fetched, digested in digests:
-        key = (fetched.namespace, fetched.deployment.deployment_id)
+        key = _key(fetched)
         # An unchanged contribution ranks by when its content last changed, so attributes that
         # several jobs report do not flip between them from run to run.
         at = now if digested.payload is not None else stored[key].fetched_at
         ranked.append(Ranked(at, key[1], digested.state))
-    kept = store.live_contributions(conn, workspace_id, with_payload_for=plan.kept)
+    replaced = {_key(f) for f, _ in changed} & stored.keys()
+    with_payload = store.live_contributions(
+        conn, workspace_id, with_payload_for=plan.kept | plan.removed | replaced
+    )
     for key in sorted(plan.kept):
-        contribution = kept[key]
-        assert contribution.payload is not None
-        state = _normalize_payload(workspace_id, key[0], contribution.payload)
-        ranked.append(Ranked(contribution.fetched_at, key[1], state))
-    changes = diff(merge(ranked), current.get())
+        kept = with_payload[key]
+        ranked.append(Ranked(kept.fetched_at, key[1], _stored_state(workspace_id, kept)))
+    before = [with_payload[key] for key in sorted(plan.removed | replaced)]
+    changes = _diff(conn, workspace_id, merge(ranked), changed, before, current)
     store.apply_changes(conn, workspace_id, run_id, now, changes)
     store.refresh_statistics(conn, changes.rows_added)
     new = [
@@ -405,6 +426,42 @@ def _write(
     summary.rows_added = changes.rows_added
     summary.rows_closed = changes.rows_closed
     summary.changes_by_kind = changes.by_kind()
+
+
+def _diff(
+    conn: Any,
+    workspace_id: str,
+    wanted: State,
+    changed: list[tuple[DeploymentFetch, Digested]],
+    before: list[store.StoredContribution],
+    current: CurrentState,
+) -> Changes:
+    """The changes from the stored current state to `wanted`.
+
+    After a few changes, only keys that a changed or removed contribution reports, now or
+    `before`, can differ: every other key is reported by the same unchanged contributions as
+    when it was written. So only those keys are loaded and compared.
+    """
+    if not current.loading:
+        try:
+            old = [_stored_state(workspace_id, contribution) for contribution in before]
+        except ExporterError as exc:  # a payload stored by an older version: compare everything
+            log.info("workspace %s: diffing the whole state: %s", workspace_id, exc)
+        else:
+            affected = keys_of([d.state for _, d in changed] + old)
+            current_rows = store.load_current(conn, workspace_id, only=affected)
+            return diff(restrict(wanted, affected), current_rows)
+    return diff(wanted, current.get())
+
+
+def _stored_state(workspace_id: str, contribution: store.StoredContribution) -> State:
+    """The rows of a stored contribution (loaded with its payload), normalized again."""
+    assert contribution.payload is not None
+    return _normalize_payload(workspace_id, contribution.namespace, contribution.payload)
+
+
+def _key(fetched: DeploymentFetch) -> Key2:
+    return (fetched.namespace, fetched.deployment.deployment_id)
 
 
 def stored_payload(fetched: DeploymentFetch) -> dict[str, Any]:

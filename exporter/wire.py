@@ -152,20 +152,24 @@ class JobPage(Page):
     data: ListOf[Job]
 
 
-class Column(WireModel):
+class LineagePart(BaseModel):
+    """A part of a lineage body. Only the fields the exporter uses are validated: a body holds
+    tens of thousands of them, and the raw body (stored with each contribution) keeps the rest.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class Column(LineagePart):
     id: OptionalId = None
     column_name: str = Field(alias="columnName", min_length=1)
     nullable: bool | None = None
     description: str | None = None
     column_type: str | None = Field(default=None, alias="columnType")
     column_native_type: str | None = Field(default=None, alias="columnNativeType")
-    created_at: EpochTime = Field(default=None, alias="createdAt")
-    modified_at: EpochTime = Field(default=None, alias="modifiedAt")
-    creator: str | None = None
-    modifier: str | None = None
 
 
-class Table(WireModel):
+class Table(LineagePart):
     id: OptionalId = None
     table_name: str = Field(alias="tableName", min_length=1)
     with_: FreeForm = Field(default_factory=dict, alias="with")
@@ -173,7 +177,7 @@ class Table(WireModel):
     columns: ListOf[Column] = Field(default_factory=list)
 
 
-class Node(WireModel):
+class Node(LineagePart):
     id: OptionalId = None
     catalog_name: str = Field(alias="catalogName")
     database_name: str = Field(alias="databaseName")
@@ -182,23 +186,23 @@ class Node(WireModel):
     tables: ListOf[Table] = Field(default_factory=list)
 
 
-class Relation(WireModel):
+class Relation(LineagePart):
     source: Id
     destination: Id
     job_id: OptionalId = Field(default=None, alias="jobId")
 
 
-class Edges(WireModel):
+class Edges(LineagePart):
     table_lineage: ListOf[Relation] = Field(default_factory=list, alias="tableLineage")
     column_lineage: ListOf[Relation] = Field(default_factory=list, alias="columnLineage")
 
 
-class JobInfo(WireModel):
+class JobInfo(LineagePart):
     id: Id
     properties: FreeForm = Field(default_factory=dict)
 
 
-class LineageInfo(WireModel):
+class LineageInfo(LineagePart):
     nodes: ListOf[Node] = Field(default_factory=list)
     edges: Edges = Field(default_factory=Edges)
     job_infos: ListOf[JobInfo] = Field(default_factory=list, alias="jobInfos")

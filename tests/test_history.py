@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from exporter.history import Ranked, diff, merge
+from exporter.history import Ranked, diff, keys_of, merge, restrict
 from exporter.normalize import State
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -43,3 +43,24 @@ def test_merge_ties_are_broken_by_deployment_id() -> None:
     b = Ranked(T0, "dep-b", state({("t",): {"v": "b"}}))
     assert merge([b, a])["tables"][("t",)] == {"v": "b"}
     assert merge([a, b])["tables"][("t",)] == {"v": "b"}
+
+
+def test_keys_of_and_restrict() -> None:
+    first = state({("a",): {"x": 1}, ("b",): {"x": 2}})
+    second = state({("b",): {"x": 3}, ("c",): {"x": 4}})
+    keys = keys_of([first, second])
+    assert keys["tables"] == {("a",), ("b",), ("c",)} and keys["columns"] == set()
+    only_b = restrict(second, {**keys, "tables": {("b",), ("z",)}})
+    assert only_b["tables"] == {("b",): {"x": 3}}
+
+
+def test_a_diff_restricted_to_some_keys_leaves_the_others_alone() -> None:
+    wanted = state({("changed",): {"x": 2}, ("same",): {"x": 1}})
+    current = {"tables": {("changed",): (1, {"x": 1}), ("same",): (2, {"x": 1})}}
+    affected = {**keys_of([]), "tables": {("changed",), ("gone",)}}
+    restricted_current = {
+        "tables": {k: v for k, v in current["tables"].items() if k in affected["tables"]}
+    }
+    changes = diff(restrict(wanted, affected), restricted_current)
+    assert changes.closed["tables"] == [1]
+    assert changes.opened["tables"] == [(("changed",), {"x": 2})]

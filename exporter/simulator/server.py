@@ -10,7 +10,7 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +32,7 @@ CONTROL_PREFIX = "/_simulator/"
 class Faults:
     """Faults to inject. Rates are probabilities per request; sets target specific jobs."""
 
-    latency: float = 0.0  # seconds added to every response
+    latency: float = 0.0  # seconds from a request's arrival to its response
     throttle_rate: float = 0.0
     server_error_rate: float = 0.0
     malformed_rate: float = 0.0
@@ -56,7 +56,7 @@ class RequestStats:
 
     by_action: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
-    nonces: list[str] = field(default_factory=list)
+    nonces: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))  # the latest
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -88,7 +88,8 @@ class Simulator:
         self.security_token = security_token
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
-        self._seen_nonces: dict[str, float] = {}
+        self._seen_nonces: set[str] = set()
+        self._nonce_times: deque[tuple[float, str]] = deque()  # oldest first
         self._server = _Server((host, port), _Handler, self)
         self._thread: threading.Thread | None = None
 
@@ -119,31 +120,44 @@ class Simulator:
 
     def respond(
         self, method: str, target: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, Any]:
-        """The whole server side of one request: faults, gateway checks, then the API."""
+    ) -> tuple[int, bytes]:
+        """The whole server side of one request: faults, gateway checks, then the API.
+
+        The response is sent `latency` after the request arrived, as an API with that latency
+        would answer: the simulator's own work is part of that time, not added to it.
+        """
         if target.startswith(CONTROL_PREFIX):
-            return self.control(method, target)
+            status, payload = self.control(method, target)
+            return status, _encode(payload)
+        arrived = time.monotonic()
         action = headers.get("x-acs-action", "?")
         with self._lock:
             self.stats.in_flight += 1
             self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
             self.stats.by_action[action] += 1
         try:
-            self._delay()
-            rejected = self.check_request(method, target, headers, body)
-            if rejected is not None:
-                with self._lock:
-                    self.stats.rejected[rejected[1].get("Code", "?")] += 1
-                return rejected
-            fault = self.injected_fault(action)
-            if fault is not None:
-                return fault
-            if self.faults.malformed_rate and self._roll() < self.faults.malformed_rate:
-                return 200, b'{"success": true, "data": ['
-            return self.handle(method, target, headers, body)
+            status, payload = self._answer(action, method, target, headers, body)
+            data = _encode(payload)
+            self._delay(arrived)
+            return status, data
         finally:
             with self._lock:
                 self.stats.in_flight -= 1
+
+    def _answer(
+        self, action: str, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any]:
+        rejected = self.check_request(method, target, headers, body)
+        if rejected is not None:
+            with self._lock:
+                self.stats.rejected[rejected[1].get("Code", "?")] += 1
+            return rejected
+        fault = self.injected_fault(action)
+        if fault is not None:
+            return fault
+        if self.faults.malformed_rate and self._roll() < self.faults.malformed_rate:
+            return 200, b'{"success": true, "data": ['
+        return self.handle(method, target, headers, body)
 
     def control(self, method: str, target: str) -> tuple[int, Any]:
         """The simulator's own endpoints (not part of the real API; unsigned), for benchmarks:
@@ -173,9 +187,10 @@ class Simulator:
         with self._lock:
             return self._rng.random()
 
-    def _delay(self) -> None:
-        if self.faults.latency:
-            time.sleep(self.faults.latency)
+    def _delay(self, arrived: float) -> None:
+        remaining = self.faults.latency - (time.monotonic() - arrived)
+        if remaining > 0:
+            time.sleep(remaining)
         if self.faults.slow_rate and self._roll() < self.faults.slow_rate:
             time.sleep(self.faults.slow_seconds)
 
@@ -257,10 +272,12 @@ class Simulator:
         with self._lock:
             if nonce in self._seen_nonces:
                 return False
+            # A nonce is remembered while a request signed with it could still be accepted.
             horizon = now - MAX_CLOCK_SKEW.total_seconds() * 2
-            if len(self._seen_nonces) > 100_000:
-                self._seen_nonces = {n: t for n, t in self._seen_nonces.items() if t > horizon}
-            self._seen_nonces[nonce] = now
+            while self._nonce_times and self._nonce_times[0][0] < horizon:
+                self._seen_nonces.discard(self._nonce_times.popleft()[1])
+            self._seen_nonces.add(nonce)
+            self._nonce_times.append((now, nonce))
             self.stats.nonces.append(nonce)
             return True
 
@@ -426,13 +443,16 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         self._send(*self.server.simulator.respond(self.command, self.path, headers, body))
 
-    def _send(self, status: int, payload: Any) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    def _send(self, status: int, data: bytes) -> None:
         self.send_response(status)
         self.send_header("content-type", "application/json;charset=utf-8")
         self.send_header("content-length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _encode(payload: Any) -> bytes:
+    return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
 
 
 def _parse_authorization(value: str) -> dict[str, str] | None:
