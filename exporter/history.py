@@ -77,6 +77,9 @@ def diff(wanted: State, current: CurrentState) -> Changes:
     for kind in KINDS:
         now_rows = current.get(kind, {})
         want_rows = wanted[kind]
+        if not now_rows:  # a first load: everything is new (and a lookup per row is costly)
+            changes.opened[kind].extend(want_rows.items())
+            continue
         for key, (version_id, attrs) in now_rows.items():
             wanted_attrs = want_rows.get(key)
             if wanted_attrs is None or wanted_attrs != attrs:

@@ -36,7 +36,6 @@ from sqlalchemy import (
 )
 from sqlalchemy import Table as SqlTable
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
@@ -636,11 +635,18 @@ def _ensure_postgres(
     scratch.create(conn)
     try:
         _copy_rows(conn, scratch.name, list(scratch.columns), (list(key) for key in keys))
-        ordered = select(*scratch.columns).order_by(*scratch.columns)  # a stable lock order
-        conn.execute(pg_insert(table).from_select(names, ordered).on_conflict_do_nothing())
         match = and_(*(table.c[n] == scratch.c[n] for n in names))
+        # The anti-join skips the keys already there in one pass. No ON CONFLICT clause (it
+        # would cost a speculative insertion per row): these rows belong to one workspace, and
+        # its lease keeps any other writer away. Sorted: index pages fill in order.
+        missing = (
+            select(*scratch.columns)
+            .where(~select(table.c.id).where(match).exists())
+            .order_by(*scratch.columns)
+        )
+        conn.execute(insert(table).from_select(names, missing))
         rows = conn.execute(select(table.c.id, *(table.c[n] for n in names)).join(scratch, match))
-        return {tuple(row[1:]): row[0] for row in rows}
+        return {tuple(row[1:]): row[0] for row in rows.all()}
     finally:
         scratch.drop(conn)
 
