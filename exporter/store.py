@@ -6,7 +6,6 @@ so a crash leaves the database as before the run or as after it.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,8 +15,8 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.types.json import Json, Jsonb
-from sqlalchemy import Column as SqlColumn
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Engine,
@@ -34,10 +33,12 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy import Column as SqlColumn
 from sqlalchemy import Table as SqlTable
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import Text, TypeEngine
 
 from exporter.errors import StoreError
 from exporter.history import Changes, CurrentState
@@ -239,8 +240,10 @@ class JsonText(str):
     """JSON that is already serialized, to be written without parsing it again."""
 
 
-def _parsed(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, JsonText) else value
+def _json_text_param(conn: Connection, name: str) -> ColumnElement[Any]:
+    """A parameter that takes JSON text as it is (a JSON column's own would encode it again)."""
+    param = bindparam(name, type_=Text())
+    return sql_cast(param, JSON) if conn.dialect.name == "postgresql" else param
 
 
 def save_contributions(
@@ -258,7 +261,6 @@ def save_contributions(
     was first fetched, which is what ranks them when several jobs report one entity.
     """
     ids = ensure_deployments(conn, workspace_id, {(c.namespace, c.deployment_id) for c in fetched})
-    as_text = conn.dialect.name == "postgresql"  # COPY takes the JSON text as it is
     new_rows: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []
     for c in fetched:
@@ -270,7 +272,7 @@ def save_contributions(
             "run_id": run_id,
             "fetched_at": now,
             "content_hash": c.content_hash,
-            "payload": JsonText(c.payload) if as_text else json.loads(c.payload),
+            "payload": JsonText(c.payload),
             "removed_at": None,
         }
         if before is None:
@@ -281,13 +283,14 @@ def save_contributions(
     for chunk in _chunks([row["fk"] for row in new_rows]):
         conn.execute(delete(Contribution).where(Contribution.deployment_fk.in_(chunk)))
     _insert(conn, Contribution, [_contribution_values(row) for row in new_rows])
-    for row in changed_rows:
-        row["payload"] = _parsed(row["payload"])
     if changed_rows:
+        values: dict[str, Any] = {
+            k: bindparam(k) for k in changed_rows[0] if k not in ("fk", "payload")
+        }
         conn.execute(
             update(Contribution)
             .where(Contribution.deployment_fk == bindparam("fk"))
-            .values({k: bindparam(k) for k in changed_rows[0] if k != "fk"}),
+            .values(payload=_json_text_param(conn, "payload"), **values),
             changed_rows,
         )
     gone = ensure_deployments(conn, workspace_id, set(removed))
@@ -511,16 +514,21 @@ _VERSION_MODELS: dict[str, Any] = {
 
 
 def _insert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows: COPY on PostgreSQL, executemany on SQLite."""
+    """Insert many rows into a model's table (or a Table): COPY on PostgreSQL, executemany on
+    SQLite."""
     if not rows:
         return
+    table = getattr(model, "__table__", model)
     if conn.dialect.name == "postgresql":
-        table = model.__table__
         columns = [c for c in table.columns if c.key in rows[0]]
         _copy_rows(conn, table.name, columns, ([row[c.key] for c in columns] for row in rows))
         return
+    statement = insert(table)
+    as_text = [key for key, value in rows[0].items() if isinstance(value, JsonText)]
+    if as_text:
+        statement = statement.values({key: _json_text_param(conn, key) for key in as_text})
     for chunk in _chunks(rows, 5000):
-        conn.execute(insert(model), chunk)
+        conn.execute(statement, chunk)
 
 
 def _copy_rows(
@@ -605,25 +613,14 @@ def _ensure_tables(conn: Connection, workspace_id: str, keys: set[Key]) -> dict[
 def _ensure(
     conn: Connection, model: Any, columns: tuple[Any, ...], keys: set[tuple[Any, ...]]
 ) -> dict[tuple[Any, ...], int]:
-    """Natural key -> id for an identity table, inserting the keys not there yet."""
+    """Natural key -> id for an identity table, inserting the keys not there yet.
+
+    Set-based on both databases: the keys go into a temporary table, the missing ones are
+    inserted with one statement, and every ID comes back with one join.
+    """
     if not keys:
         return {}
-    if conn.dialect.name == "postgresql":
-        return _ensure_postgres(conn, model.__table__, columns, keys)
-    found = _lookup(conn, model, columns, keys)
-    missing = sorted(keys - found.keys())
-    if missing:
-        names = [c.key for c in columns]
-        _insert(conn, model, [dict(zip(names, key, strict=True)) for key in missing])
-        found.update(_lookup(conn, model, columns, set(missing)))
-    return found
-
-
-def _ensure_postgres(
-    conn: Connection, table: Any, columns: tuple[Any, ...], keys: set[tuple[Any, ...]]
-) -> dict[tuple[Any, ...], int]:
-    """The same as `_ensure`, set-based: COPY the keys into a temporary table, insert the
-    missing ones in one statement, and read every ID back with one join."""
+    table = model.__table__
     names = [c.name for c in columns]
     scratch = SqlTable(
         f"scratch_{table.name}",
@@ -634,7 +631,10 @@ def _ensure_postgres(
     )
     scratch.create(conn)
     try:
-        _copy_rows(conn, scratch.name, list(scratch.columns), (list(key) for key in keys))
+        if conn.dialect.name == "postgresql":
+            _copy_rows(conn, scratch.name, list(scratch.columns), (list(key) for key in keys))
+        else:
+            _insert(conn, scratch, [dict(zip(names, key, strict=True)) for key in keys])
         match = and_(*(table.c[n] == scratch.c[n] for n in names))
         # The anti-join skips the keys already there in one pass. No ON CONFLICT clause (it
         # would cost a speculative insertion per row): these rows belong to one workspace, and
@@ -646,20 +646,9 @@ def _ensure_postgres(
         )
         conn.execute(insert(table).from_select(names, missing))
         rows = conn.execute(select(table.c.id, *(table.c[n] for n in names)).join(scratch, match))
-        return {tuple(row[1:]): row[0] for row in rows.all()}
+        return {tuple(row[1:]): row[0] for part in rows.partitions(10_000) for row in part}
     finally:
         scratch.drop(conn)
-
-
-def _lookup(
-    conn: Connection, model: Any, columns: tuple[Any, ...], keys: set[tuple[Any, ...]]
-) -> dict[tuple[Any, ...], int]:
-    found: dict[tuple[Any, ...], int] = {}
-    for chunk in _chunks(sorted(keys), max(1, 2000 // len(columns))):
-        condition: ColumnElement[bool] = tuple_(*columns).in_(chunk)
-        for row in conn.execute(select(model.id, *columns).where(and_(condition))):
-            found[tuple(row[1:])] = row[0]
-    return found
 
 
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:

@@ -467,6 +467,18 @@ def test_raw_payloads_are_kept_for_audit(harness: Harness) -> None:
     assert data["job_id"] == job.id and data["lineage"]["success"] is True
     assert data["lineage"]["data"]["nodes"]
 
+    # A changed contribution's payload is replaced, stored as JSON (not as a JSON string).
+    from exporter import store
+
+    d.properties["owner"] = "audited-change"
+    assert harness.sync() == 0
+    key = (NS, d.id)
+    with harness.engine.connect() as conn:
+        stored = store.live_contributions(conn, harness.world.workspace_id, with_payload_for={key})
+    payload_now = stored[key].payload
+    assert isinstance(payload_now, dict)
+    assert "audited-change" in json.dumps(payload_now["lineage"]["data"]["jobInfos"])
+
 
 # -- the plan, as a pure function --------------------------------------------------------------
 
