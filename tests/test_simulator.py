@@ -102,6 +102,25 @@ def test_reused_nonce_is_rejected(simulator: Simulator) -> None:
     assert (status, body["Code"]) == (400, "SignatureNonceUsed")
 
 
+def test_no_response_before_the_latency(simulator: Simulator) -> None:
+    import time
+
+    simulator.faults.latency = 0.15  # from the request's arrival, the simulator's work included
+    started = time.monotonic()
+    status, _ = send(signed(simulator))
+    assert status == 200 and time.monotonic() - started >= 0.15
+
+
+def test_nonces_are_forgotten_once_they_could_not_be_replayed(simulator: Simulator) -> None:
+    import time
+
+    assert send(signed(simulator, nonce="old-nonce"))[0] == 200
+    # Pretend the nonce was seen longer ago than a signed request stays valid.
+    simulator._nonce_times[0] = (time.monotonic() - 3600, "old-nonce")
+    assert send(signed(simulator, nonce="new-nonce"))[0] == 200
+    assert "old-nonce" not in simulator._seen_nonces and "new-nonce" in simulator._seen_nonces
+
+
 def test_the_same_seed_gives_the_same_world_and_changes() -> None:
     size = WorldSize(namespaces=2, deployments_per_namespace=4)
     first, second = World("w", seed=3, size=size), World("w", seed=3, size=size)

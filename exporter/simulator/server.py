@@ -119,17 +119,23 @@ class Simulator:
         self.stop()
 
     def respond(
-        self, method: str, target: str, headers: dict[str, str], body: bytes
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        arrived: float | None = None,
     ) -> tuple[int, bytes]:
         """The whole server side of one request: faults, gateway checks, then the API.
 
         The response is sent `latency` after the request arrived, as an API with that latency
         would answer: the simulator's own work is part of that time, not added to it.
+        `arrived` is when the request line was read (time.monotonic()), default now.
         """
         if target.startswith(CONTROL_PREFIX):
             status, payload = self.control(method, target)
             return status, _encode(payload)
-        arrived = time.monotonic()
+        arrived = time.monotonic() if arrived is None else arrived
         action = headers.get("x-acs-action", "?")
         with self._lock:
             self.stats.in_flight += 1
@@ -427,6 +433,11 @@ class _Handler(BaseHTTPRequestHandler):
     # the client's delayed ACK (~40 ms), tripling the simulated latency.
     disable_nagle_algorithm = True
     server: _Server
+    arrived = 0.0  # time.monotonic() when the current request line was read
+
+    def parse_request(self) -> bool:
+        self.arrived = time.monotonic()  # the request line is in: the API's clock starts
+        return super().parse_request()
 
     def do_GET(self) -> None:
         self._serve()
@@ -441,7 +452,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self._send(*self.server.simulator.respond(self.command, self.path, headers, body))
+        simulator = self.server.simulator
+        self._send(*simulator.respond(self.command, self.path, headers, body, self.arrived))
 
     def _send(self, status: int, data: bytes) -> None:
         self.send_response(status)
