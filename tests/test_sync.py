@@ -613,3 +613,31 @@ def test_diffing_only_the_changed_keys_ends_where_a_whole_diff_would(
         ]
         leftover = diff(merge(ranked), stored)
         assert leftover.rows_added == 0 and leftover.rows_closed == 0
+
+
+def test_reordered_keys_rewrite_the_payload_but_no_history(harness: Harness) -> None:
+    from exporter import store
+
+    assert harness.sync() == 0
+    d = with_job(harness.world)[0]
+    key = (NS, d.id)
+    workspace = harness.world.workspace_id
+    with harness.engine.connect() as conn:
+        before = store.live_contributions(conn, workspace, with_payload_for={key})[key]
+    assert before.payload is not None
+
+    def reversed_keys(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: reversed_keys(value[k]) for k in reversed(list(value))}
+        if isinstance(value, list):
+            return [reversed_keys(v) for v in value]
+        return value
+
+    harness.sim.faults.job_bodies[before.job_id] = reversed_keys(before.payload["lineage"])
+    assert harness.sync() == 0
+    run = harness.last_run()
+    assert (run["rows_added"], run["rows_closed"]) == (0, 0)
+    with harness.engine.connect() as conn:
+        after = store.live_contributions(conn, workspace, with_payload_for={key})[key]
+    assert after.content_hash != before.content_hash  # the payload was rewritten, as sent
+    assert after.payload == before.payload
