@@ -189,6 +189,8 @@ class SyncRun(Base):
     rows_added: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     rows_closed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     error_summary: Mapped[str | None] = mapped_column(Text)
+    # The version of the rules that turned payloads into rows (normalize.ROWS_VERSION).
+    rows_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class Contribution(Base):

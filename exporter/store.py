@@ -60,7 +60,7 @@ from exporter.models import (
     TableVersion,
     Workspace,
 )
-from exporter.normalize import KINDS, Key
+from exporter.normalize import KINDS, ROWS_VERSION, Key
 
 CHUNK = 500
 T = TypeVar("T")
@@ -100,7 +100,9 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 # -- runs -----------------------------------------------------------------------------------
 
 
-def start_run(engine: Engine, workspace_id: str, now: datetime) -> tuple[int, datetime]:
+def start_run(
+    engine: Engine, workspace_id: str, now: datetime, rows_version: int = ROWS_VERSION
+) -> tuple[int, datetime]:
     """Record a `running` run; returns its id and its clock (after any earlier run's clock).
 
     A run left `running` by a crash is marked `failed` here: its writes were rolled back.
@@ -122,10 +124,30 @@ def start_run(engine: Engine, workspace_id: str, now: datetime) -> tuple[int, da
                 now = last + timedelta(microseconds=1)
         run_id = conn.execute(
             insert(SyncRun)
-            .values(workspace_id=workspace_id, started_at=now, status="running")
+            .values(
+                workspace_id=workspace_id,
+                started_at=now,
+                status="running",
+                rows_version=rows_version,
+            )
             .returning(SyncRun.id)
         ).scalar_one()
     return run_id, now
+
+
+def last_rows_version(engine: Engine, workspace_id: str) -> int | None:
+    """The rules version of the workspace's latest run that wrote (None: none did, or it
+    predates the column)."""
+    with engine.connect() as conn:
+        return conn.scalar(
+            select(SyncRun.rows_version)
+            .where(
+                SyncRun.workspace_id == workspace_id,
+                SyncRun.status.in_(("succeeded", "partial")),
+            )
+            .order_by(SyncRun.id.desc())
+            .limit(1)
+        )
 
 
 def _aware(value: datetime) -> datetime:

@@ -39,7 +39,7 @@ from exporter.history import Changes, Ranked, diff, keys_of, merge, restrict
 from exporter.history import CurrentState as CurrentStateRows
 from exporter.lease import workspace_lease
 from exporter.logs import run_context
-from exporter.normalize import JobIdentity, State, content_hash, normalize
+from exporter.normalize import ROWS_VERSION, JobIdentity, State, content_hash, normalize
 from exporter.wire import LineageResponse, parse_body
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def sync_workspace(
                 f"workspace {workspace.id}: another process is syncing it (its lease is held)"
             )
             return run.summary
-        run_id, now = store.start_run(engine, workspace.id, clock())
+        run_id, now = store.start_run(engine, workspace.id, clock(), ROWS_VERSION)
         run.summary.run_id = run_id
         with run_context(workspace.id, run_id):
             _execute(run, run_id, now)
@@ -221,6 +221,8 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
             stored = store.live_contributions(conn, workspace.id)
         started = time.monotonic()
         current = CurrentState(run.engine, workspace.id, len(stored))
+        if store.last_rows_version(run.engine, workspace.id) != ROWS_VERSION:
+            current.prefetch()  # rows written under other rules: compare the whole state
         with FlinkClient(workspace, run.credentials) as client:
             results = fetch_workspace(
                 client,
@@ -395,7 +397,7 @@ def _write(
     plan = plan_contributions(results, set(stored))
     digests: list[tuple[DeploymentFetch, Digested]] = [(f, f.digest) for f in plan.fetched]
     changed = [(f, d) for f, d in digests if d.payload is not None]
-    if not changed and not plan.removed:
+    if not changed and not plan.removed and not current.loading:
         return  # every contribution is as stored, so the stored state is still the wanted one
     ranked: list[Ranked] = []
     for fetched, digested in digests:

@@ -641,3 +641,51 @@ def test_reordered_keys_rewrite_the_payload_but_no_history(harness: Harness) -> 
         after = store.live_contributions(conn, workspace, with_payload_for={key})[key]
     assert after.content_hash != before.content_hash  # the payload was rewritten, as sent
     assert after.payload == before.payload
+
+
+def test_new_normalization_rules_make_the_next_sync_compare_everything(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter import store, sync
+    from exporter.normalize import State
+
+    real_normalize = sync.normalize
+
+    def old_rules(job: Any, lineage: Any) -> State:  # made one row the current rules do not
+        state = real_normalize(job, lineage)
+        state["tables"][(job.namespace, "old", "rules", f"t_{job.deployment_id}", "")] = {
+            "table_uid": None,
+            "connector": None,
+            "is_temporary": False,
+            "with_options": {},
+            "properties": {},
+        }
+        return state
+
+    rules = sync.ROWS_VERSION
+    monkeypatch.setattr(sync, "normalize", old_rules)
+    monkeypatch.setattr(sync, "ROWS_VERSION", rules - 1)
+    assert harness.sync() == 0
+    stale = "SELECT COUNT(*) FROM lineage_tables_current WHERE qualified_name LIKE 'old.rules.%'"
+    jobs = sum(len(with_job(harness.world, ns)) for ns in harness.world.namespaces)
+    assert harness.scalar(stale) == jobs
+
+    monkeypatch.setattr(sync, "normalize", real_normalize)
+    monkeypatch.setattr(sync, "ROWS_VERSION", rules)
+    lookups: list[object] = []
+    real_load_current = store.load_current
+
+    def spy(conn: Any, workspace_id: str, only: Any = None) -> Any:
+        lookups.append(only)
+        return real_load_current(conn, workspace_id, only)
+
+    monkeypatch.setattr(store, "load_current", spy)
+    assert harness.sync() == 0  # no payload changed, but the rules did
+    assert lookups == [None]  # the whole current state was compared
+    assert harness.scalar(stale) == 0
+    assert harness.last_run()["rows_closed"] == jobs
+    assert harness.last_run()["rows_added"] == 0
+
+    lookups.clear()
+    assert harness.sync() == 0  # same rules as the last run: nothing to compare
+    assert lookups == []
