@@ -574,9 +574,25 @@ def test_retention_prunes_only_what_is_configured(sim_env: Any, db_url: str) -> 
     engine.dispose()
 
 
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """What each `store.load_current` call asked for: the keys, or None for the whole state."""
+    from exporter import store
+
+    calls: list[object] = []
+    real_load_current = store.load_current
+
+    def spy(conn: Any, workspace_id: str, only: Any = None) -> Any:
+        calls.append(only)
+        return real_load_current(conn, workspace_id, only)
+
+    monkeypatch.setattr(store, "load_current", spy)
+    return calls
+
+
 @pytest.mark.parametrize("changes", ["few", "many"])
 def test_diffing_only_the_changed_keys_ends_where_a_whole_diff_would(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch, changes: str
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, changes: str, lookups: list[object]
 ) -> None:
     from exporter import store, sync
     from exporter.history import Ranked, diff, merge
@@ -584,14 +600,6 @@ def test_diffing_only_the_changed_keys_ends_where_a_whole_diff_would(
     if changes == "many":  # every change counts as many: the whole state is loaded and diffed
         monkeypatch.setattr(sync, "FEW_CHANGES", 0)
         monkeypatch.setattr(sync, "FEW_CHANGES_SHARE", 0.0)
-    lookups: list[object] = []
-    real_load_current = store.load_current
-
-    def spy(conn: Any, workspace_id: str, only: Any = None) -> Any:
-        lookups.append(only)
-        return real_load_current(conn, workspace_id, only)
-
-    monkeypatch.setattr(store, "load_current", spy)
     workspace = harness.world.workspace_id
     assert harness.sync() == 0
     for _ in range(6):
@@ -604,7 +612,7 @@ def test_diffing_only_the_changed_keys_ends_where_a_whole_diff_would(
         # Rebuild the wanted state from every stored contribution and compare it with all that
         # is current: nothing may differ.
         with harness.engine.connect() as conn:
-            stored = real_load_current(conn, workspace)
+            stored = store.load_current(conn, workspace)
             live = store.live_contributions(conn, workspace)
             loaded = store.live_contributions(conn, workspace, with_payload_for=set(live))
         ranked = [
@@ -644,9 +652,9 @@ def test_reordered_keys_rewrite_the_payload_but_no_history(harness: Harness) -> 
 
 
 def test_new_normalization_rules_make_the_next_sync_compare_everything(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, lookups: list[object]
 ) -> None:
-    from exporter import store, sync
+    from exporter import sync
     from exporter.normalize import State
 
     real_normalize = sync.normalize
@@ -672,14 +680,7 @@ def test_new_normalization_rules_make_the_next_sync_compare_everything(
 
     monkeypatch.setattr(sync, "normalize", real_normalize)
     monkeypatch.setattr(sync, "ROWS_VERSION", rules)
-    lookups: list[object] = []
-    real_load_current = store.load_current
-
-    def spy(conn: Any, workspace_id: str, only: Any = None) -> Any:
-        lookups.append(only)
-        return real_load_current(conn, workspace_id, only)
-
-    monkeypatch.setattr(store, "load_current", spy)
+    lookups.clear()
     assert harness.sync() == 0  # no payload changed, but the rules did
     assert lookups == [None]  # the whole current state was compared
     assert harness.scalar(stale) == 0
