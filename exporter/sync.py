@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from exporter import store
 from exporter.client import FlinkClient
+from exporter.collector import young_collections_only
 from exporter.config import (
     Credentials,
     RetentionSettings,
@@ -175,7 +176,7 @@ def sync_workspace(
             return run.summary
         run_id, now = store.start_run(engine, workspace.id, clock(), ROWS_VERSION)
         run.summary.run_id = run_id
-        with run_context(workspace.id, run_id):
+        with run_context(workspace.id, run_id), young_collections_only():
             _execute(run, run_id, now)
     return run.summary
 

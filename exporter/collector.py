@@ -1,0 +1,46 @@
+"""The garbage collector's policy while a run works: young collections only.
+
+A run builds hundreds of thousands of long-lived objects (its state, the rows it writes), and
+every full collection scans all of them again: a stop-the-world pause of tens of milliseconds
+that stalls every fetch thread (about 5% of a large fetch). The short-lived reference cycles
+that each HTTP request leaves behind are still collected by the young generations, so memory
+stays where it was; full collections resume when the last run in the process ends.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+NEVER = 1_000_000_000  # a full-collection threshold that is never reached
+
+
+class _YoungCollectionsOnly:
+    """Counts the runs in progress: the thresholds are the process's, and the daemon runs
+    several workspaces' syncs at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._saved: tuple[int, int, int] | None = None
+
+    @contextmanager
+    def during(self) -> Iterator[None]:
+        with self._lock:
+            if self._active == 0:
+                self._saved = gc.get_threshold()
+                gc.set_threshold(self._saved[0], self._saved[1], NEVER)
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0 and self._saved is not None:
+                    gc.set_threshold(*self._saved)
+
+
+# One per process, like the collector it configures.
+young_collections_only = _YoungCollectionsOnly().during
