@@ -29,6 +29,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal,
     select,
     tuple_,
     update,
@@ -60,7 +61,7 @@ from exporter.models import (
     TableVersion,
     Workspace,
 )
-from exporter.normalize import KINDS, ROWS_VERSION, Key
+from exporter.normalize import KINDS, ROWS_VERSION, Attrs, Key
 
 CHUNK = 500
 T = TypeVar("T")
@@ -92,9 +93,28 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         with engine.begin() as connection:
             yield connection
     except SQLAlchemyError as exc:
-        raise StoreError(
-            f"database error: {type(exc).__name__}: {exc.args[0] if exc.args else exc}"
-        ) from exc
+        raise store_error(exc) from exc
+
+
+@contextmanager
+def continued_transaction(connection: Connection) -> Iterator[Connection]:
+    """End a transaction begun earlier on `connection` (e.g. by a writer thread): committed
+    when the block ends, rolled back if it raises; the connection is closed either way."""
+    try:
+        with connection:
+            try:
+                yield connection
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+    except SQLAlchemyError as exc:
+        raise store_error(exc) from exc
+
+
+def store_error(exc: SQLAlchemyError) -> StoreError:
+    """The typed error for a failed database call, naming what the database said."""
+    return StoreError(f"database error: {type(exc).__name__}: {exc.args[0] if exc.args else exc}")
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -470,68 +490,213 @@ def apply_changes(
     conn: Connection, workspace_id: str, run_id: int, now: datetime, changes: Changes
 ) -> None:
     """Close the versions `changes` closes and open the ones it opens, at instant `now`."""
-    for kind, model in _VERSION_MODELS.items():
+    for kind, (model, _) in _VERSIONS.items():
         for chunk in _chunks(changes.closed[kind]):
             conn.execute(update(model).where(model.id.in_(chunk)).values(valid_to=now))
-    opened = changes.opened
+    open_versions(conn, workspace_id, run_id, now, changes.opened)
+
+
+def open_versions(
+    conn: Connection,
+    workspace_id: str,
+    run_id: int,
+    now: datetime,
+    opened: dict[str, list[tuple[Key, Attrs]]],
+) -> None:
+    """Insert the versions `opened` lists, and every entity they need that does not exist yet.
+
+    Tables, deployments and namespaces (a few per thousand rows) get their IDs first. Columns
+    and edges (most of the rows) go set-based: staged in a temporary table (COPY on
+    PostgreSQL), then one INSERT ... SELECT creates the missing entities and one their
+    versions, joined by natural key, so no column or edge ID travels to Python.
+    """
+    rows = {kind: opened.get(kind, []) for kind in KINDS}
     table_ids = _ensure_tables(
-        conn, workspace_id, {k for k, _ in opened["tables"]} | {k[:5] for k, _ in opened["columns"]}
+        conn, workspace_id, {k for k, _ in rows["tables"]} | {k[:5] for k, _ in rows["columns"]}
     )
-    column_ids = _ensure(
-        conn,
-        Column,
-        (Column.table_id, Column.name),
-        {(table_ids[k[:5]], k[5]) for k, _ in opened["columns"]},
-    )
-    deployment_ids = ensure_deployments(
-        conn, workspace_id, {(k[0], k[1]) for k, _ in opened["jobs"]}
-    )
+    deployment_ids = ensure_deployments(conn, workspace_id, {(k[0], k[1]) for k, _ in rows["jobs"]})
     namespace_ids = _ensure_namespaces(
-        conn,
-        workspace_id,
-        {k[0] for kind in ("table_edges", "column_edges") for k, _ in opened[kind]},
+        conn, workspace_id, {k[0] for kind in _EDGES for k, _ in rows[kind]}
     )
     base = {"valid_from": now, "valid_to": None, "run_id": run_id}
     _insert(
         conn,
         TableVersion,
-        [{**base, "table_fk": table_ids[key], **attrs} for key, attrs in opened["tables"]],
-    )
-    _insert(
-        conn,
-        ColumnVersion,
-        [
-            {**base, "column_fk": column_ids[(table_ids[key[:5]], key[5])], **attrs}
-            for key, attrs in opened["columns"]
-        ],
+        [{**base, "table_fk": table_ids[key], **attrs} for key, attrs in rows["tables"]],
     )
     _insert(
         conn,
         JobVersion,
         [
             {**base, "deployment_fk": deployment_ids[(key[0], key[1])], **attrs}
-            for key, attrs in opened["jobs"]
+            for key, attrs in rows["jobs"]
         ],
     )
-    for kind, edge, version in (
-        ("table_edges", TableEdge, TableEdgeVersion),
-        ("column_edges", ColumnEdge, ColumnEdgeVersion),
-    ):
-        keys = {(namespace_ids[k[0]], *k[1:]) for k, _ in opened[kind]}
-        edge_ids = _ensure(conn, edge, (edge.namespace_id, *_edge_key_columns(edge)), keys)
-        _insert(
-            conn,
-            version,
-            [{**base, "edge_fk": edge_ids[(namespace_ids[k[0]], *k[1:])]} for k, _ in opened[kind]],
+    staged = {
+        "columns": [
+            (table_ids[key[:5]], key[5], *(attrs[a] for a in COLUMN_ATTRS))
+            for key, attrs in rows["columns"]
+        ],
+        **{kind: [(namespace_ids[key[0]], *key[1:]) for key, _ in rows[kind]] for kind in _EDGES},
+    }
+    for kind, values in staged.items():
+        if values:
+            _open_staged(conn, kind, values, run_id, now)
+
+
+_EDGES = ("table_edges", "column_edges")
+
+
+def _open_staged(
+    conn: Connection, kind: str, values: list[tuple[Any, ...]], run_id: int, now: datetime
+) -> None:
+    """Create the missing entities of the staged rows, then one version for each row."""
+    stage = _STAGES[kind]
+    model, entity_column = _VERSIONS[kind]
+    entity = _ENTITIES[kind]
+    keys = [c.name for c in entity.columns if c.name != "id"]
+    stage.drop(conn, checkfirst=True)  # SQLite keeps one that a failed transaction created
+    stage.create(conn)
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, stage.name, list(stage.columns), (list(row) for row in values))
+        # Autovacuum never sees temporary tables: without statistics the planner joins
+        # thousands of staged rows as if they were one.
+    else:
+        names = [c.name for c in stage.columns]
+        _insert(conn, stage, [dict(zip(names, row, strict=True)) for row in values])
+    same_key = and_(*(entity.c[key] == stage.c[key] for key in keys))
+    # No ON CONFLICT clause (it would cost a speculative insertion per row): these rows belong
+    # to one workspace, and its lease keeps any other writer away. Sorted: index pages fill
+    # in order.
+    missing = (
+        select(*(stage.c[key] for key in keys))
+        .where(~select(entity.c.id).where(same_key).exists())
+        .distinct()
+        .order_by(*(stage.c[key] for key in keys))
+    )
+    conn.execute(insert(entity).from_select(keys, missing))
+    attrs = _ATTRS[kind]
+    versions = select(
+        entity.c.id,
+        literal(now, model.__table__.c.valid_from.type),
+        literal(run_id, model.__table__.c.run_id.type),
+        *(stage.c[a] for a in attrs),
+    ).select_from(stage.join(entity, same_key))
+    conn.execute(
+        insert(model).from_select([entity_column, "valid_from", "run_id", *attrs], versions)
+    )
+    stage.drop(conn)
+
+
+def _stage_table(name: str, model: Any, columns: list[SqlColumn[Any]]) -> SqlTable:
+    """A temporary table for a kind's rows: parent ID, the rest of the key, attributes."""
+    return SqlTable(
+        f"stage_{name}",
+        MetaData(),
+        *columns,
+        *(SqlColumn(a, model.__table__.c[a].type) for a in _ATTRS[name]),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+
+
+def _edge_stage(kind: str, edge: Any, version: Any) -> SqlTable:
+    key = [SqlColumn(c.name, c.type) for c in edge.__table__.columns if c.name != "id"]
+    return _stage_table(kind, version, key)
+
+
+_STAGES: dict[str, SqlTable] = {
+    "columns": _stage_table(
+        "columns",
+        ColumnVersion,
+        [
+            SqlColumn("table_id", Column.__table__.c.table_id.type),
+            SqlColumn("name", Column.__table__.c.name.type),
+        ],
+    ),
+    "table_edges": _edge_stage("table_edges", TableEdge, TableEdgeVersion),
+    "column_edges": _edge_stage("column_edges", ColumnEdge, ColumnEdgeVersion),
+}
+_ENTITIES: dict[str, SqlTable] = {
+    "columns": Column.__table__,  # type: ignore[dict-item]
+    "table_edges": TableEdge.__table__,  # type: ignore[dict-item]
+    "column_edges": ColumnEdge.__table__,  # type: ignore[dict-item]
+}
+
+
+def correct_opened(
+    conn: Connection,
+    workspace_id: str,
+    run_id: int,
+    corrections: dict[str, list[tuple[Key, Attrs]]],
+) -> None:
+    """Give versions that run `run_id` opened other attributes (same keys, same instant).
+
+    For rows written before the run knew every contribution: the attributes of an entity that
+    several contributions report are decided at the end.
+    """
+    corrections = {kind: rows for kind, rows in corrections.items() if rows and _ATTRS[kind]}
+    if not corrections:
+        return
+    ids = _entity_ids(conn, workspace_id, {kind: corrections.get(kind, []) for kind in KINDS})
+    for kind, rows in corrections.items():
+        model, entity = _VERSIONS[kind]
+        names = _ATTRS[kind]
+        statement = (
+            update(model)
+            .where(getattr(model, entity) == bindparam("b_entity"), model.run_id == run_id)
+            .values({name: bindparam(f"b_{name}") for name in names})
+        )
+        conn.execute(
+            statement,
+            [
+                {"b_entity": ids[kind][key], **{f"b_{name}": attrs[name] for name in names}}
+                for key, attrs in rows
+            ],
         )
 
 
-_VERSION_MODELS: dict[str, Any] = {
-    "tables": TableVersion,
-    "columns": ColumnVersion,
-    "jobs": JobVersion,
-    "table_edges": TableEdgeVersion,
-    "column_edges": ColumnEdgeVersion,
+def _entity_ids(
+    conn: Connection, workspace_id: str, rows: dict[str, list[tuple[Key, Attrs]]]
+) -> dict[str, dict[Key, int]]:
+    """kind -> natural key -> the id of its entity (table, column, deployment, edge), created
+    with its whole chain (namespace, catalog, database) where missing."""
+    table_ids = _ensure_tables(
+        conn, workspace_id, {k for k, _ in rows["tables"]} | {k[:5] for k, _ in rows["columns"]}
+    )
+    column_ids = _ensure(
+        conn,
+        Column,
+        (Column.table_id, Column.name),
+        {(table_ids[k[:5]], k[5]) for k, _ in rows["columns"]},
+    )
+    deployment_ids = ensure_deployments(conn, workspace_id, {(k[0], k[1]) for k, _ in rows["jobs"]})
+    namespace_ids = _ensure_namespaces(
+        conn,
+        workspace_id,
+        {k[0] for kind in ("table_edges", "column_edges") for k, _ in rows[kind]},
+    )
+    ids: dict[str, dict[Key, int]] = {
+        "tables": {k: table_ids[k] for k, _ in rows["tables"]},
+        "columns": {k: column_ids[(table_ids[k[:5]], k[5])] for k, _ in rows["columns"]},
+        "jobs": {k: deployment_ids[(k[0], k[1])] for k, _ in rows["jobs"]},
+    }
+    for kind, edge in (("table_edges", TableEdge), ("column_edges", ColumnEdge)):
+        keyed = {k: (namespace_ids[k[0]], *k[1:]) for k, _ in rows[kind]}
+        edge_ids = _ensure(
+            conn, edge, (edge.namespace_id, *_edge_key_columns(edge)), set(keyed.values())
+        )
+        ids[kind] = {k: edge_ids[natural] for k, natural in keyed.items()}
+    return ids
+
+
+# kind -> the version model and its column that points at the entity
+_VERSIONS: dict[str, tuple[Any, str]] = {
+    "tables": (TableVersion, "table_fk"),
+    "columns": (ColumnVersion, "column_fk"),
+    "jobs": (JobVersion, "deployment_fk"),
+    "table_edges": (TableEdgeVersion, "edge_fk"),
+    "column_edges": (ColumnEdgeVersion, "edge_fk"),
 }
 
 

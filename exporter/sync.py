@@ -28,6 +28,7 @@ from exporter.config import (
     WorkspaceSettings,
     load_credentials,
 )
+from exporter.early import EarlyWriter, Written
 from exporter.errors import ApiContext, ExporterError, FetchCancelled, PayloadError
 from exporter.extract import (
     DeploymentFetch,
@@ -36,11 +37,20 @@ from exporter.extract import (
     Progress,
     fetch_workspace,
 )
-from exporter.history import Changes, Ranked, diff, keys_of, merge, restrict
+from exporter.history import Changes, Ranked, diff, keys_of, merge, reconcile, restrict
 from exporter.history import CurrentState as CurrentStateRows
 from exporter.lease import workspace_lease
 from exporter.logs import run_context
-from exporter.normalize import ROWS_VERSION, JobIdentity, State, content_hash, normalize
+from exporter.normalize import (
+    KINDS,
+    ROWS_VERSION,
+    Attrs,
+    JobIdentity,
+    Key,
+    State,
+    content_hash,
+    normalize,
+)
 from exporter.wire import LineageResponse, parse_body
 
 log = logging.getLogger(__name__)
@@ -217,6 +227,7 @@ class _Run:
 
 def _execute(run: _Run, run_id: int, now: datetime) -> None:
     summary, workspace = run.summary, run.workspace
+    writer: EarlyWriter | None = None
     try:
         with run.engine.connect() as conn:
             stored = store.live_contributions(conn, workspace.id)
@@ -224,12 +235,21 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
         current = CurrentState(run.engine, workspace.id, len(stored))
         if store.last_rows_version(run.engine, workspace.id) != ROWS_VERSION:
             current.prefetch()  # rows written under other rules: compare the whole state
+        if run.engine.dialect.name == "postgresql":
+            # SQLite works in this process, so writing early would only slow the fetch.
+            writer = EarlyWriter(run.engine, workspace.id, run_id, now, current, stored)
+
+        def changed(contribution: store.NewContribution, state: State) -> None:
+            current.changed()
+            if writer is not None:
+                writer.offer(contribution, state)
+
         with FlinkClient(workspace, run.credentials) as client:
             results = fetch_workspace(
                 client,
                 progress=run.progress,
                 stop=run.deadline,
-                digest=digester(workspace.id, stored, on_change=current.changed),
+                digest=digester(workspace.id, stored, on_change=changed),
             )
             summary.api_requests = client.stats.requests
             summary.api_retries = client.stats.retries
@@ -245,14 +265,12 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
         fetched = time.monotonic()
         summary.fetch_seconds = fetched - started
         _count(summary, results)
-        with store.transaction(run.engine) as conn:
-            _write(conn, workspace.id, run_id, now, results, stored, current, summary)
-            pruned = store.prune(
-                conn, workspace.id, now, run.retention.payload_days, run.retention.history_days
-            )
-            if pruned:
-                log.info("workspace %s: retention pruned %d rows", workspace.id, pruned)
-            store.finish_run(conn, run_id, run.clock(), _outcome(summary))
+        written = writer.finish() if writer is not None else None
+        try:
+            _store(run, run_id, now, results, stored, current, written)
+        except _EarlyWritesUnused as exc:
+            log.info("workspace %s: writing again without the early writes: %s", workspace.id, exc)
+            _store(run, run_id, now, results, stored, current, None)
         summary.write_seconds = time.monotonic() - fetched
     except Exception as exc:
         summary.status = "failed"
@@ -261,6 +279,39 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
         store.fail_run(run.engine, run_id, run.clock(), f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, ExporterError):
             raise
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+class _EarlyWritesUnused(Exception):
+    """Rows were written early for a contribution the run must not use after all (its
+    namespace's listing failed later); the transaction is rolled back and written again."""
+
+
+def _store(
+    run: _Run,
+    run_id: int,
+    now: datetime,
+    results: list[NamespaceFetch],
+    stored: dict[Key2, store.StoredContribution],
+    current: CurrentState,
+    written: Written | None,
+) -> None:
+    """The run's one transaction: continued from the early writes, or begun here."""
+    workspace_id = run.workspace.id
+    with (
+        store.continued_transaction(written.connection)
+        if written is not None
+        else store.transaction(run.engine)
+    ) as conn:
+        _write(conn, workspace_id, run_id, now, results, stored, current, run.summary, written)
+        pruned = store.prune(
+            conn, workspace_id, now, run.retention.payload_days, run.retention.history_days
+        )
+        if pruned:
+            log.info("workspace %s: retention pruned %d rows", workspace_id, pruned)
+        store.finish_run(conn, run_id, run.clock(), _outcome(run.summary))
 
 
 @dataclass(frozen=True)
@@ -333,9 +384,12 @@ class CurrentState:
 def digester(
     workspace_id: str,
     stored: dict[Key2, store.StoredContribution],
-    on_change: Callable[[], None] = lambda: None,
+    on_change: Callable[[store.NewContribution, State], None] = lambda contribution, state: None,
 ) -> Digest:
-    """The per-fetch work done while other requests are in flight: hash and normalize."""
+    """The per-fetch work done while other requests are in flight: hash and normalize.
+
+    `on_change` is told of each contribution whose content differs from the stored one.
+    """
 
     def digest(fetched: DeploymentFetch) -> Digested:
         payload = stored_payload(fetched)
@@ -345,8 +399,9 @@ def digester(
         unchanged = before is not None and before.content_hash == hashed
         if unchanged:
             return Digested(payload["job_id"], hashed, state, None)
-        on_change()
-        return Digested(payload["job_id"], hashed, state, to_json(payload).decode())
+        digested = Digested(payload["job_id"], hashed, state, to_json(payload).decode())
+        on_change(_new_contribution(fetched, digested), state)
+        return digested
 
     return digest
 
@@ -394,8 +449,11 @@ def _write(
     stored: dict[Key2, store.StoredContribution],
     current: CurrentState,
     summary: SyncSummary,
+    written: Written | None = None,
 ) -> None:
     plan = plan_contributions(results, set(stored))
+    if written is not None and not written.contributions <= {_key(f) for f in plan.fetched}:
+        raise _EarlyWritesUnused("a namespace whose contributions were written failed to list")
     digests: list[tuple[DeploymentFetch, Digested]] = [(f, f.digest) for f in plan.fetched]
     changed = [(f, d) for f, d in digests if d.payload is not None]
     if not changed and not plan.removed and not current.loading:
@@ -415,20 +473,40 @@ def _write(
         kept = with_payload[key]
         ranked.append(Ranked(kept.fetched_at, key[1], _stored_state(workspace_id, kept)))
     before = [with_payload[key] for key in sorted(plan.removed | replaced)]
-    changes = _diff(conn, workspace_id, merge(ranked), changed, before, current)
+    wanted = merge(ranked)
+    corrections: dict[str, list[tuple[Key, Attrs]]] = {}
+    if written is not None:
+        try:
+            wanted, corrections = reconcile(wanted, written.rows)
+        except KeyError as exc:
+            raise _EarlyWritesUnused(f"a row written early is not wanted: {exc}") from None
+    changes = _diff(conn, workspace_id, wanted, changed, before, current)
     store.apply_changes(conn, workspace_id, run_id, now, changes)
-    store.refresh_statistics(conn, changes.rows_added)
+    store.correct_opened(conn, workspace_id, run_id, corrections)
+    early = written.by_kind() if written is not None else dict.fromkeys(KINDS, 0)
+    store.refresh_statistics(conn, changes.rows_added + sum(early.values()))
     new = [
-        store.NewContribution(
-            f.namespace, f.deployment.deployment_id, d.job_id, d.content_hash, d.payload
-        )
+        _new_contribution(f, d)
         for f, d in changed
-        if d.payload is not None
+        if written is None or _key(f) not in written.contributions
     ]
     store.save_contributions(conn, workspace_id, run_id, now, new, stored, plan.removed)
-    summary.rows_added = changes.rows_added
+    summary.rows_added = changes.rows_added + sum(early.values())
     summary.rows_closed = changes.rows_closed
-    summary.changes_by_kind = changes.by_kind()
+    summary.changes_by_kind = {
+        kind: (opened + early[kind], closed) for kind, (opened, closed) in changes.by_kind().items()
+    }
+
+
+def _new_contribution(fetched: DeploymentFetch, digested: Digested) -> store.NewContribution:
+    assert digested.payload is not None
+    return store.NewContribution(
+        fetched.namespace,
+        fetched.deployment.deployment_id,
+        digested.job_id,
+        digested.content_hash,
+        digested.payload,
+    )
 
 
 def _diff(

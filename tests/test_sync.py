@@ -328,22 +328,23 @@ def test_crash_mid_write_leaves_the_previous_state(
     assert harness.sync() == 0
     before, count = snapshot(harness), history_count(harness)
     harness.world.advance(6)
-    real_insert = store._insert
+    real_open_staged = store._open_staged
     calls = {"n": 0}
 
-    def crash_on_third_insert(conn: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+    def crash_on_third_staged_kind(*args: Any) -> None:
         calls["n"] += 1
-        if calls["n"] == 3:  # closes and some inserts already executed in this transaction
+        if calls["n"] == 3:  # closes, tables, jobs, columns and table edges are written
             raise RuntimeError("simulated crash mid-write")
-        real_insert(conn, model, rows)
+        real_open_staged(*args)
 
-    monkeypatch.setattr(store, "_insert", crash_on_third_insert)
+    monkeypatch.setattr(store, "_open_staged", crash_on_third_staged_kind)
     with pytest.raises(RuntimeError, match="simulated crash"):
         harness.sync()
+    assert calls["n"] == 3
     assert snapshot(harness) == before and history_count(harness) == count
     assert harness.last_run()["status"] == "failed"
 
-    monkeypatch.setattr(store, "_insert", real_insert)
+    monkeypatch.setattr(store, "_open_staged", real_open_staged)
     assert harness.sync() == 0
     assert snapshot(harness) != before
 
