@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 from exporter.client import FlinkClient, RetryPolicy
 from exporter.config import Credentials, WorkspaceSettings
 from exporter.simulator import Faults, Simulator, World, WorldSize
+from exporter.simulator.world import SimDeployment
 
 WORKSPACE_ID = "ws-test"
 REQUIRE_PG_ENV = "LINEAGE_EXPORTER_REQUIRE_PG"
@@ -281,3 +283,59 @@ def harness(
     h = Harness(sim_env, db_url, config)
     yield h
     h.engine.dispose()
+
+
+# -- what the lineage views hold, for comparing states --------------------------------------
+
+NS = "default-namespace"
+SNAPSHOT_VIEWS = {
+    "tables": "namespace, qualified_name, owner_deployment_id, table_id, connector, is_temporary, "
+    "with_options, properties",
+    "columns": "namespace, qualified_name, owner_deployment_id, column_id, column_type, "
+    "column_native_type, nullable, description",
+    "jobs": "namespace, deployment_id, job_id, deployment_name, properties",
+    "table_edges": "namespace, source_name, destination_name, job_id, source_owner, "
+    "destination_owner",
+    "column_edges": "namespace, source_name, destination_name, job_id, source_owner, "
+    "destination_owner",
+}
+
+
+def hashable(row: tuple[object, ...]) -> tuple[object, ...]:
+    def one(value: object) -> object:
+        if isinstance(value, str) and value.startswith(("{", "[")):
+            value = json.loads(value)  # SQLite returns JSON as text
+        if isinstance(value, dict | list):
+            return json.dumps(value, sort_keys=True)
+        if isinstance(value, bool):
+            return int(value)
+        return value
+
+    return tuple(one(v) for v in row)
+
+
+def snapshot(h: Harness, at: object | None = None) -> dict[str, set[tuple[object, ...]]]:
+    """Every view's rows, current (at=None) or as of instant `at`."""
+    result = {}
+    for kind, columns in SNAPSHOT_VIEWS.items():
+        if at is None:
+            rows = h.rows(f"SELECT {columns} FROM lineage_{kind}_current")
+        else:
+            rows = h.rows(
+                f"SELECT {columns} FROM lineage_{kind}_history "
+                "WHERE valid_from <= :t AND (valid_to IS NULL OR valid_to > :t)",
+                t=at,
+            )
+        result[kind] = {hashable(r) for r in rows}
+    return result
+
+
+def history_count(h: Harness) -> int:
+    return sum(
+        int(h.scalar(f"SELECT COUNT(*) FROM lineage_{kind}_history"))  # type: ignore[call-overload]
+        for kind in SNAPSHOT_VIEWS
+    )
+
+
+def with_job(world: World, namespace: str = NS) -> list[SimDeployment]:
+    return [d for d in world.namespaces[namespace].deployments.values() if d.jobs]

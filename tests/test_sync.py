@@ -6,65 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Harness
+from conftest import NS, Harness, hashable, history_count, snapshot, with_job
 
 from exporter.extract import DeploymentFetch, NamespaceFetch
 from exporter.simulator.world import SimColumn, SimDeployment, World
 from exporter.sync import plan_contributions
 from exporter.wire import Deployment, Job
-
-NS = "default-namespace"
-SNAPSHOT_VIEWS = {
-    "tables": "namespace, qualified_name, owner_deployment_id, table_id, connector, is_temporary, "
-    "with_options, properties",
-    "columns": "namespace, qualified_name, owner_deployment_id, column_id, column_type, "
-    "column_native_type, nullable, description",
-    "jobs": "namespace, deployment_id, job_id, deployment_name, properties",
-    "table_edges": "namespace, source_name, destination_name, job_id, source_owner, "
-    "destination_owner",
-    "column_edges": "namespace, source_name, destination_name, job_id, source_owner, "
-    "destination_owner",
-}
-
-
-def _hashable(row: tuple[object, ...]) -> tuple[object, ...]:
-    def one(value: object) -> object:
-        if isinstance(value, str) and value.startswith(("{", "[")):
-            value = json.loads(value)  # SQLite returns JSON as text
-        if isinstance(value, dict | list):
-            return json.dumps(value, sort_keys=True)
-        if isinstance(value, bool):
-            return int(value)
-        return value
-
-    return tuple(one(v) for v in row)
-
-
-def snapshot(h: Harness, at: object | None = None) -> dict[str, set[tuple[object, ...]]]:
-    """Every view's rows, current (at=None) or as of instant `at`."""
-    result = {}
-    for kind, columns in SNAPSHOT_VIEWS.items():
-        if at is None:
-            rows = h.rows(f"SELECT {columns} FROM lineage_{kind}_current")
-        else:
-            rows = h.rows(
-                f"SELECT {columns} FROM lineage_{kind}_history "
-                "WHERE valid_from <= :t AND (valid_to IS NULL OR valid_to > :t)",
-                t=at,
-            )
-        result[kind] = {_hashable(r) for r in rows}
-    return result
-
-
-def history_count(h: Harness) -> int:
-    return sum(
-        int(h.scalar(f"SELECT COUNT(*) FROM lineage_{kind}_history"))  # type: ignore[call-overload]
-        for kind in SNAPSHOT_VIEWS
-    )
-
-
-def with_job(world: World, namespace: str = NS) -> list[SimDeployment]:
-    return [d for d in world.namespaces[namespace].deployments.values() if d.jobs]
 
 
 def sink_name(world: World, d: SimDeployment) -> str:
@@ -169,7 +116,7 @@ def test_every_kind_of_change(harness: Harness) -> None:
         q=sink.qualified_name,
     )
     assert len(with_rows) == 2 and with_rows[-1][1] == 1
-    assert _hashable(with_rows[-1])[0] != _hashable(with_rows[0])[0]
+    assert hashable(with_rows[-1])[0] != hashable(with_rows[0])[0]
     assert "changed-mode" in str(with_rows[-1][0])
 
     job_rows = versions(
