@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -37,8 +39,9 @@ from sqlalchemy import (
 from sqlalchemy import Column as SqlColumn
 from sqlalchemy import Table as SqlTable
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import Text, TypeEngine
 
 from exporter.errors import StoreError
@@ -532,10 +535,10 @@ def open_versions(
             for key, attrs in rows["jobs"]
         ],
     )
+    column_attrs = itemgetter(*COLUMN_ATTRS)
     staged = {
         "columns": [
-            (table_ids[key[:5]], key[5], *(attrs[a] for a in COLUMN_ATTRS))
-            for key, attrs in rows["columns"]
+            (table_ids[key[:5]], key[5], *column_attrs(attrs)) for key, attrs in rows["columns"]
         ],
         **{kind: [(namespace_ids[key[0]], *key[1:]) for key, _ in rows[kind]] for kind in _EDGES},
     }
@@ -555,15 +558,7 @@ def _open_staged(
     model, entity_column = _VERSIONS[kind]
     entity = _ENTITIES[kind]
     keys = [c.name for c in entity.columns if c.name != "id"]
-    stage.drop(conn, checkfirst=True)  # SQLite keeps one that a failed transaction created
-    stage.create(conn)
-    if conn.dialect.name == "postgresql":
-        _copy_rows(conn, stage.name, list(stage.columns), (list(row) for row in values))
-        # Autovacuum never sees temporary tables: without statistics the planner joins
-        # thousands of staged rows as if they were one.
-    else:
-        names = [c.name for c in stage.columns]
-        _insert(conn, stage, [dict(zip(names, row, strict=True)) for row in values])
+    _fill_scratch(conn, stage, values)
     same_key = and_(*(entity.c[key] == stage.c[key] for key in keys))
     # No ON CONFLICT clause (it would cost a speculative insertion per row): these rows belong
     # to one workspace, and its lease keeps any other writer away. Sorted: index pages fill
@@ -585,7 +580,6 @@ def _open_staged(
     conn.execute(
         insert(model).from_select([entity_column, "valid_from", "run_id", *attrs], versions)
     )
-    stage.drop(conn)
 
 
 def _stage_table(name: str, model: Any, columns: list[SqlColumn[Any]]) -> SqlTable:
@@ -738,7 +732,7 @@ def _executemany_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) 
 
 
 def _copy_rows(
-    conn: Connection, table_name: str, columns: list[Any], rows: Iterable[list[Any]]
+    conn: Connection, table_name: str, columns: list[Any], rows: Iterable[Sequence[Any]]
 ) -> None:
     """COPY rows into a PostgreSQL table in the binary format (names are the schema's own)."""
     types = [_postgres_type(c.type) for c in columns]
@@ -749,13 +743,18 @@ def _copy_rows(
     statement = f"COPY {table_name} ({names}) FROM STDIN (FORMAT binary)"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         copy.set_types(types)
+        if not json_columns:
+            for row in rows:
+                copy.write_row(row)
+            return
         for row in rows:
+            values = list(row)
             for i, wrapper in json_columns:
-                value = row[i]
-                row[i] = (
+                value = values[i]
+                values[i] = (
                     wrapper(value, dumps=str) if isinstance(value, JsonText) else wrapper(value)
                 )
-            copy.write_row(row)
+            copy.write_row(values)
 
 
 def _postgres_type(sql_type: TypeEngine[Any]) -> str:
@@ -827,34 +826,54 @@ def _ensure(
     if not keys:
         return {}
     table = model.__table__
-    names = [c.name for c in columns]
-    scratch = SqlTable(
+    names = tuple(c.name for c in columns)
+    scratch = _scratch_table(table, names)
+    _fill_scratch(conn, scratch, list(keys))
+    match = and_(*(table.c[n] == scratch.c[n] for n in names))
+    # The anti-join skips the keys already there in one pass. No ON CONFLICT clause (it would
+    # cost a speculative insertion per row): these rows belong to one workspace, and its
+    # lease keeps any other writer away. Sorted: index pages fill in order.
+    missing = (
+        select(*scratch.columns)
+        .where(~select(table.c.id).where(match).exists())
+        .order_by(*scratch.columns)
+    )
+    conn.execute(insert(table).from_select(names, missing))
+    rows = conn.execute(select(table.c.id, *(table.c[n] for n in names)).join(scratch, match))
+    return {tuple(row[1:]): row[0] for part in rows.partitions(10_000) for row in part}
+
+
+@cache
+def _scratch_table(table: SqlTable, names: tuple[str, ...]) -> SqlTable:
+    """The temporary table that carries keys of `table` (one per table and key, so that the
+    statements using it compile once)."""
+    return SqlTable(
         f"scratch_{table.name}",
         MetaData(),
-        *(SqlColumn(c.name, c.type) for c in columns),
+        *(SqlColumn(n, table.c[n].type) for n in names),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
-    scratch.create(conn)
-    try:
-        if conn.dialect.name == "postgresql":
-            _copy_rows(conn, scratch.name, list(scratch.columns), (list(key) for key in keys))
-        else:
-            _insert(conn, scratch, [dict(zip(names, key, strict=True)) for key in keys])
-        match = and_(*(table.c[n] == scratch.c[n] for n in names))
-        # The anti-join skips the keys already there in one pass. No ON CONFLICT clause (it
-        # would cost a speculative insertion per row): these rows belong to one workspace, and
-        # its lease keeps any other writer away. Sorted: index pages fill in order.
-        missing = (
-            select(*scratch.columns)
-            .where(~select(table.c.id).where(match).exists())
-            .order_by(*scratch.columns)
-        )
-        conn.execute(insert(table).from_select(names, missing))
-        rows = conn.execute(select(table.c.id, *(table.c[n] for n in names)).join(scratch, match))
-        return {tuple(row[1:]): row[0] for part in rows.partitions(10_000) for row in part}
-    finally:
-        scratch.drop(conn)
+
+
+def _fill_scratch(conn: Connection, scratch: SqlTable, rows: Sequence[Sequence[Any]]) -> None:
+    """Make the temporary table hold exactly `rows` (values in its columns' order): created on
+    first use in a transaction (it lasts until the commit on PostgreSQL, the connection on
+    SQLite), emptied on later uses."""
+    postgres = conn.dialect.name == "postgresql"
+    conn.exec_driver_sql(_create_if_missing(scratch, conn.dialect.name))
+    conn.exec_driver_sql(f"{'TRUNCATE' if postgres else 'DELETE FROM'} {scratch.name}")
+    if postgres:
+        _copy_rows(conn, scratch.name, list(scratch.columns), rows)
+    else:
+        names = [c.name for c in scratch.columns]
+        _insert(conn, scratch, [dict(zip(names, row, strict=True)) for row in rows])
+
+
+@cache
+def _create_if_missing(scratch: SqlTable, dialect_name: str) -> str:
+    dialect = _POSTGRES if dialect_name == "postgresql" else sqlite.dialect()
+    return str(CreateTable(scratch, if_not_exists=True).compile(dialect=dialect))
 
 
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
