@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -193,3 +194,39 @@ def test_control_endpoints_for_benchmarks(simulator: Simulator, make_client: Any
     assert simulator.world.tick == tick + 1
     call("POST", "reset-stats")
     assert call("GET", "stats")["total"] == 0
+
+
+def _raw_exchange(simulator: Simulator, request: bytes) -> bytes:
+    """Send bytes as they are and read until the server closes the connection."""
+    host, port = simulator.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(request)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"GET / HTTP/2.0\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\n" + b"x-h: v\r\n" * 101 + b"\r\n", b"431"),
+    ],
+)
+def test_malformed_requests_get_an_http_error(
+    simulator: Simulator, request_bytes: bytes, status: bytes
+) -> None:
+    response = _raw_exchange(simulator, request_bytes)
+    assert response.startswith(b"HTTP/1.1 " + status), response[:80]
+
+
+def test_headers_are_read_case_insensitively_and_connections_kept(simulator: Simulator) -> None:
+    request = (
+        b"GET /_simulator/stats HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /_simulator/stats HTTP/1.1\r\nHOST: x\r\nConnection: close\r\n\r\n"
+    )
+    response = _raw_exchange(simulator, request)
+    assert response.count(b"HTTP/1.1 200") == 2  # both served on one connection, then closed
