@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Contributions per write, at least: each write costs a few round trips per kind, and the queue
 # fills while one is under way, so later batches grow by themselves.
-MIN_BATCH = 20
+MIN_BATCH = 100
 
 Key2 = tuple[str, str]  # (namespace, deployment_id)
 

@@ -569,7 +569,6 @@ def _open_staged(
         .distinct()
         .order_by(*(stage.c[key] for key in keys))
     )
-    conn.execute(insert(entity).from_select(keys, missing))
     attrs = _ATTRS[kind]
     versions = select(
         entity.c.id,
@@ -577,9 +576,31 @@ def _open_staged(
         literal(run_id, model.__table__.c.run_id.type),
         *(stage.c[a] for a in attrs),
     ).select_from(stage.join(entity, same_key))
-    conn.execute(
-        insert(model).from_select([entity_column, "valid_from", "run_id", *attrs], versions)
-    )
+    with _through_indexes(conn):
+        conn.execute(insert(entity).from_select(keys, missing))
+        conn.execute(
+            insert(model).from_select([entity_column, "valid_from", "run_id", *attrs], versions)
+        )
+
+
+@contextmanager
+def _through_indexes(conn: Connection) -> Iterator[None]:
+    """Join staged rows to their entities through the entities' unique indexes (PostgreSQL).
+
+    Statistics of the entity tables predate this transaction: during a first sync they say
+    "empty", and the planner hashes the whole table for each write, a cost that grows with
+    every write of the run. An index lookup per staged row costs the same at any size.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    names = ("enable_hashjoin", "enable_mergejoin")
+    before = conn.execute(select(*(func.current_setting(name) for name in names))).one()
+    for name in names:
+        conn.execute(select(func.set_config(name, "off", True)))  # for this transaction
+    yield  # (a failed statement rolls back the transaction, and these settings with it)
+    for name, value in zip(names, before, strict=True):
+        conn.execute(select(func.set_config(name, value, True)))
 
 
 def _stage_table(name: str, model: Any, columns: list[SqlColumn[Any]]) -> SqlTable:
