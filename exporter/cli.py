@@ -201,7 +201,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     if args.health_port is not None:
         health = settings.health.model_copy(update={"port": args.health_port})
         settings = settings.model_copy(update={"health": health})
-    engine = make_engine(settings.database.url)
+    engine = make_engine(settings.database.url, concurrent_syncs=len(settings.workspaces))
     stop = install_stop_signals()
     if not wait_for_database(engine, stop):
         return EXIT_OK

@@ -58,7 +58,7 @@ def main() -> int:
         log.info("simulator at %s; lineage history goes to %s; Ctrl-C to stop", sim.url, DEMO_DB)
         changer = threading.Thread(target=_change_world, args=(world, stop), daemon=True)
         changer.start()
-        Daemon(settings, make_engine(url), stop).run()
+        Daemon(settings, make_engine(url, len(settings.workspaces)), stop).run()
     print(f"\nQuery the history: sqlite3 {DEMO_DB} 'SELECT * FROM lineage_sync_runs'")  # noqa: S608
     return 0
 

@@ -40,6 +40,7 @@ from sqlalchemy import Column as SqlColumn
 from sqlalchemy import Table as SqlTable
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import Text, TypeEngine
@@ -73,9 +74,19 @@ COLUMN_ATTRS = ("column_uid", "column_type", "column_native_type", "nullable", "
 JOB_ATTRS = ("job_id", "deployment_name", "properties")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets foreign keys, WAL and a busy timeout."""
-    engine = create_engine(url, pool_pre_ping=True)
+# At most this many connections at once per sync: its lease, its early writes, and the load of
+# the stored state (other queries are short).
+CONNECTIONS_PER_SYNC = 3
+
+
+def make_engine(url: str, concurrent_syncs: int = 1) -> Engine:
+    """An engine for the URL, its pool sized for that many syncs at once; SQLite gets foreign
+    keys, WAL and a busy timeout."""
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, pool_pre_ping=True)
+    else:
+        pool_size = max(5, CONNECTIONS_PER_SYNC * concurrent_syncs)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

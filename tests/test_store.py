@@ -111,3 +111,12 @@ def test_apply_changes_closes_and_opens_in_one_call(engine: Engine) -> None:
     assert [attrs["column_type"] for _, attrs in after["columns"].values()] == ["STRING"]
     assert count(engine, "SELECT COUNT(*) FROM columns") == 1
     assert count(engine, "SELECT COUNT(*) FROM column_versions WHERE valid_to IS NOT NULL") == 1
+
+
+@pytest.mark.postgres
+def test_the_pool_holds_every_connection_of_concurrent_syncs(pg_url: str) -> None:
+    engine = store.make_engine(pg_url, concurrent_syncs=4)
+    try:
+        assert engine.pool.size() == 4 * store.CONNECTIONS_PER_SYNC  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
