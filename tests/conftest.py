@@ -339,3 +339,36 @@ def history_count(h: Harness) -> int:
 
 def with_job(world: World, namespace: str = NS) -> list[SimDeployment]:
     return [d for d in world.namespaces[namespace].deployments.values() if d.jobs]
+
+
+VERSION_TABLES = {
+    "table_versions": "table_fk",
+    "column_versions": "column_fk",
+    "job_versions": "deployment_fk",
+    "table_edge_versions": "edge_fk",
+    "column_edge_versions": "edge_fk",
+}
+
+
+def assert_consistent(h: Harness) -> None:
+    """One open version per entity, and the current state is what the contributions say."""
+    from exporter import store, sync
+    from exporter.history import Ranked, diff, merge
+
+    for table, entity in VERSION_TABLES.items():
+        doubled = h.rows(
+            f"SELECT {entity} FROM {table} WHERE valid_to IS NULL "
+            f"GROUP BY {entity} HAVING COUNT(*) > 1"
+        )
+        assert doubled == [], f"{table}: several open versions of {doubled[:3]}"
+    workspace = h.world.workspace_id
+    with h.engine.connect() as conn:
+        current = store.load_current(conn, workspace)
+        live = store.live_contributions(conn, workspace)
+        loaded = store.live_contributions(conn, workspace, with_payload_for=set(live))
+    ranked = [
+        Ranked(c.fetched_at, c.deployment_id, sync._stored_state(workspace, c))
+        for c in loaded.values()
+    ]
+    leftover = diff(merge(ranked), current)
+    assert (leftover.rows_added, leftover.rows_closed) == (0, 0)

@@ -9,20 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NS, WORKSPACE_ID, Harness, history_count, snapshot, with_job, write_config
+from conftest import (
+    NS,
+    WORKSPACE_ID,
+    Harness,
+    assert_consistent,
+    history_count,
+    snapshot,
+    with_job,
+    write_config,
+)
 from sqlalchemy import text
 
 from exporter import early, store, sync
-from exporter.history import Ranked, diff, merge
 from exporter.simulator import Simulator, World, WorldSize
-
-VERSION_TABLES = {
-    "table_versions": "table_fk",
-    "column_versions": "column_fk",
-    "job_versions": "deployment_fk",
-    "table_edge_versions": "edge_fk",
-    "column_edge_versions": "edge_fk",
-}
 
 
 @pytest.fixture
@@ -51,26 +51,6 @@ def early_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(early.EarlyWriter, "_write", spy)
     return sizes
-
-
-def assert_consistent(h: Harness) -> None:
-    """One open version per entity, and the current state is what the contributions say."""
-    for table, entity in VERSION_TABLES.items():
-        doubled = h.rows(
-            f"SELECT {entity} FROM {table} WHERE valid_to IS NULL "
-            f"GROUP BY {entity} HAVING COUNT(*) > 1"
-        )
-        assert doubled == [], f"{table}: several open versions of {doubled[:3]}"
-    with h.engine.connect() as conn:
-        current = store.load_current(conn, WORKSPACE_ID)
-        live = store.live_contributions(conn, WORKSPACE_ID)
-        loaded = store.live_contributions(conn, WORKSPACE_ID, with_payload_for=set(live))
-    ranked = [
-        Ranked(c.fetched_at, c.deployment_id, sync._stored_state(WORKSPACE_ID, c))
-        for c in loaded.values()
-    ]
-    leftover = diff(merge(ranked), current)
-    assert (leftover.rows_added, leftover.rows_closed) == (0, 0)
 
 
 def test_a_first_sync_writes_early_and_ends_consistent(
