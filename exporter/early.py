@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -30,8 +31,10 @@ from exporter.normalize import KINDS, Attrs, Key, State
 
 log = logging.getLogger(__name__)
 
-# Contributions per write, at least: each write costs a few round trips per kind, and the queue
-# fills while one is under way, so later batches grow by themselves.
+# Contributions per write, at least, until the fetch nears its end: each write has a fixed
+# cost (a few statements per kind), so fewer, larger writes cost less in all; but what is
+# left when the last response arrives is written while the run waits, so the last writes
+# are small: each takes what has arrived once fewer than MIN_BATCH deployments are left.
 MIN_BATCH = 100
 
 Key2 = tuple[str, str]  # (namespace, deployment_id)
@@ -74,8 +77,11 @@ class EarlyWriter:
         now: datetime,
         current: StoredState,
         stored: dict[Key2, store.StoredContribution],
+        outstanding: Callable[[], int] = lambda: MIN_BATCH,
     ) -> None:
+        """`outstanding` tells how many deployments are still being fetched."""
         self._engine = engine
+        self._outstanding = outstanding
         self._workspace_id = workspace_id
         self._run_id = run_id
         self._now = now
@@ -143,7 +149,8 @@ class EarlyWriter:
                 continue
             if not self._current.loading:
                 continue  # a run of few changes, so far: kept until it is one of many
-            if len(pending) < MIN_BATCH and not done:
+            near_end = self._outstanding() < MIN_BATCH
+            if not pending or (len(pending) < MIN_BATCH and not done and not near_end):
                 continue
             try:
                 self._write(pending)

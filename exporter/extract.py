@@ -9,6 +9,7 @@ so the caller decides what a partial result means.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
@@ -78,6 +79,33 @@ class Progress(Protocol):
     def listed(self, count: int) -> None: ...
 
     def fetched(self, fetch: DeploymentFetch) -> None: ...
+
+
+class FetchCount:
+    """A Progress that counts deployments listed and fetched, and passes both on."""
+
+    def __init__(self, then: Progress | None = None) -> None:
+        self._then = then
+        self._lock = threading.Lock()
+        self._listed = 0
+        self._fetched = 0
+
+    def listed(self, count: int) -> None:
+        with self._lock:
+            self._listed += count
+        if self._then is not None:
+            self._then.listed(count)
+
+    def fetched(self, fetch: DeploymentFetch) -> None:
+        with self._lock:
+            self._fetched += 1
+        if self._then is not None:
+            self._then.fetched(fetch)
+
+    def outstanding(self) -> int:
+        """Deployments listed so far whose fetch has not ended."""
+        with self._lock:
+            return self._listed - self._fetched
 
 
 # Turns a successful fetch into what the caller keeps (e.g. normalized rows), in the fetch thread,

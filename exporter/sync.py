@@ -33,6 +33,7 @@ from exporter.errors import ApiContext, ExporterError, FetchCancelled, PayloadEr
 from exporter.extract import (
     DeploymentFetch,
     Digest,
+    FetchCount,
     NamespaceFetch,
     Progress,
     fetch_workspace,
@@ -235,9 +236,12 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
         current = CurrentState(run.engine, workspace.id, len(stored))
         if store.last_rows_version(run.engine, workspace.id) != ROWS_VERSION:
             current.prefetch()  # rows written under other rules: compare the whole state
+        count = FetchCount(run.progress)
         if run.engine.dialect.name == "postgresql":
             # SQLite works in this process, so writing early would only slow the fetch.
-            writer = EarlyWriter(run.engine, workspace.id, run_id, now, current, stored)
+            writer = EarlyWriter(
+                run.engine, workspace.id, run_id, now, current, stored, count.outstanding
+            )
 
         def changed(contribution: store.NewContribution, state: State) -> None:
             current.changed()
@@ -247,7 +251,7 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
         with FlinkClient(workspace, run.credentials) as client:
             results = fetch_workspace(
                 client,
-                progress=run.progress,
+                progress=count,
                 stop=run.deadline,
                 digest=digester(workspace.id, stored, on_change=changed),
             )

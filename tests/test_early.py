@@ -211,3 +211,22 @@ def test_a_database_error_while_writing_early_fails_the_run_and_writes_nothing(
     assert history_count(pg) == 0
     with pg.engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM contributions")).scalar() == 0
+
+
+@pytest.mark.parametrize("near_end", [True, False])
+def test_writes_take_what_has_arrived_once_the_fetch_nears_its_end(
+    pg: Harness, early_writes: list[int], monkeypatch: pytest.MonkeyPatch, near_end: bool
+) -> None:
+    from exporter.extract import FetchCount
+
+    monkeypatch.setattr(early, "MIN_BATCH", 10**6)  # more than the workspace holds
+    if not near_end:  # as if most of a huge workspace were still being fetched
+        monkeypatch.setattr(FetchCount, "outstanding", lambda self: 10**6)
+    assert pg.sync() == 0
+    jobs = sum(len(with_job(pg.world, ns)) for ns in pg.world.namespaces)
+    assert sum(early_writes) == jobs
+    if near_end:
+        assert len(early_writes) > 1  # written while the fetch went on
+    else:
+        assert early_writes == [jobs]  # one write, when the fetch had ended
+    assert_consistent(pg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.extract import DeploymentFetch, fetch_workspace
+from exporter.extract import DeploymentFetch, FetchCount, fetch_workspace
 from exporter.simulator import Simulator
 
 
@@ -56,3 +56,17 @@ def test_a_failing_job_and_a_failing_namespace_are_captured(
     assert "tables" in str(first.failed[0].error)
     assert not second.listed and second.deployments == []
     assert "ListDeployments" in str(second.listing_error)
+
+
+def test_fetch_count_tells_what_is_outstanding_and_passes_progress_on(
+    make_client: Any, simulator: Simulator
+) -> None:
+    inner = ProgressRecorder()
+    count = FetchCount(inner)
+    with make_client() as client:
+        results = fetch_workspace(client, progress=count)
+    deployments = sum(len(r.deployments) for r in results)
+    assert count.outstanding() == 0
+    assert inner.total == deployments == len(inner.done) > 0
+    count.listed(3)
+    assert count.outstanding() == 3
