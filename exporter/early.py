@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -94,7 +95,10 @@ class EarlyWriter:
         self._contributions: set[Key2] = set()
         self._connection: Connection | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="early-writer", daemon=True)
+        # In a copy of the caller's context: its log records keep the run's tags.
+        self._thread = threading.Thread(
+            target=copy_context().run, args=(self._run,), name="early-writer", daemon=True
+        )
         self._thread.start()
 
     def offer(self, contribution: store.NewContribution, state: State) -> None:
