@@ -230,3 +230,29 @@ def test_writes_take_what_has_arrived_once_the_fetch_nears_its_end(
     else:
         assert early_writes == [jobs]  # one write, when the fetch had ended
     assert_consistent(pg)
+
+
+def test_a_stop_after_early_writes_rolls_them_back(
+    pg: Harness, early_writes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import workspace_settings
+
+    monkeypatch.setattr(sync, "FEW_CHANGES", 0)  # write from the first change on
+    monkeypatch.setattr(sync, "FEW_CHANGES_SHARE", 0.0)
+    pg.sim.faults.latency = 0.05  # so that the fetch is still going on
+    stop = threading.Event()
+    real_write = early.EarlyWriter._write
+
+    def stop_after_first(self: early.EarlyWriter, batch: list[Any]) -> None:
+        real_write(self, batch)
+        stop.set()  # as SIGTERM would, while the fetch still goes on
+
+    monkeypatch.setattr(early.EarlyWriter, "_write", stop_after_first)
+    summary = sync.sync_workspace(pg.engine, workspace_settings(pg.sim), stop=stop)
+    assert summary.status == "failed" and "stopped while fetching" in summary.errors[0]
+    assert early_writes, "nothing was written early"
+    assert history_count(pg) == 0
+    with pg.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM contributions")).scalar() == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM columns")).scalar() == 0
+    assert pg.last_run()["status"] == "failed"
