@@ -661,10 +661,11 @@ def correct_opened(
     For rows written before the run knew every contribution: the attributes of an entity that
     several contributions report are decided at the end.
     """
+    # Only entities with attributes can differ: tables, columns and jobs (edges have none).
     corrections = {kind: rows for kind, rows in corrections.items() if rows and _ATTRS[kind]}
     if not corrections:
         return
-    ids = _entity_ids(conn, workspace_id, {kind: corrections.get(kind, []) for kind in KINDS})
+    ids = _entity_ids(conn, workspace_id, corrections)
     for kind, rows in corrections.items():
         model, entity = _VERSIONS[kind]
         names = _ATTRS[kind]
@@ -685,35 +686,23 @@ def correct_opened(
 def _entity_ids(
     conn: Connection, workspace_id: str, rows: dict[str, list[tuple[Key, Attrs]]]
 ) -> dict[str, dict[Key, int]]:
-    """kind -> natural key -> the id of its entity (table, column, deployment, edge), created
-    with its whole chain (namespace, catalog, database) where missing."""
+    """kind -> natural key -> the id of its table, column or deployment (existing ones)."""
+    tables, columns, jobs = (rows.get(kind, []) for kind in ("tables", "columns", "jobs"))
     table_ids = _ensure_tables(
-        conn, workspace_id, {k for k, _ in rows["tables"]} | {k[:5] for k, _ in rows["columns"]}
+        conn, workspace_id, {k for k, _ in tables} | {k[:5] for k, _ in columns}
     )
     column_ids = _ensure(
         conn,
         Column,
         (Column.table_id, Column.name),
-        {(table_ids[k[:5]], k[5]) for k, _ in rows["columns"]},
+        {(table_ids[k[:5]], k[5]) for k, _ in columns},
     )
-    deployment_ids = ensure_deployments(conn, workspace_id, {(k[0], k[1]) for k, _ in rows["jobs"]})
-    namespace_ids = _ensure_namespaces(
-        conn,
-        workspace_id,
-        {k[0] for kind in ("table_edges", "column_edges") for k, _ in rows[kind]},
-    )
-    ids: dict[str, dict[Key, int]] = {
-        "tables": {k: table_ids[k] for k, _ in rows["tables"]},
-        "columns": {k: column_ids[(table_ids[k[:5]], k[5])] for k, _ in rows["columns"]},
-        "jobs": {k: deployment_ids[(k[0], k[1])] for k, _ in rows["jobs"]},
+    deployment_ids = ensure_deployments(conn, workspace_id, {(k[0], k[1]) for k, _ in jobs})
+    return {
+        "tables": {k: table_ids[k] for k, _ in tables},
+        "columns": {k: column_ids[(table_ids[k[:5]], k[5])] for k, _ in columns},
+        "jobs": {k: deployment_ids[(k[0], k[1])] for k, _ in jobs},
     }
-    for kind, edge in (("table_edges", TableEdge), ("column_edges", ColumnEdge)):
-        keyed = {k: (namespace_ids[k[0]], *k[1:]) for k, _ in rows[kind]}
-        edge_ids = _ensure(
-            conn, edge, (edge.namespace_id, *_edge_key_columns(edge)), set(keyed.values())
-        )
-        ids[kind] = {k: edge_ids[natural] for k, natural in keyed.items()}
-    return ids
 
 
 # kind -> the version model and its column that points at the entity

@@ -469,14 +469,15 @@ def _write(
         # several jobs report do not flip between them from run to run.
         at = now if digested.payload is not None else stored[key].fetched_at
         ranked.append(Ranked(at, key[1], digested.state))
+    # A diff of just the changed keys also needs what changed and removed contributions
+    # reported before (a diff of the whole state does not).
     replaced = {_key(f) for f, _ in changed} & stored.keys()
-    with_payload = store.live_contributions(
-        conn, workspace_id, with_payload_for=plan.kept | plan.removed | replaced
-    )
+    gone = set() if current.loading else plan.removed | replaced
+    with_payload = store.live_contributions(conn, workspace_id, with_payload_for=plan.kept | gone)
     for key in sorted(plan.kept):
         kept = with_payload[key]
         ranked.append(Ranked(kept.fetched_at, key[1], _stored_state(workspace_id, kept)))
-    before = [with_payload[key] for key in sorted(plan.removed | replaced)]
+    before = [with_payload[key] for key in sorted(gone)]
     wanted = merge(ranked)
     corrections: dict[str, list[tuple[Key, Attrs]]] = {}
     if written is not None:
