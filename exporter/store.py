@@ -553,9 +553,10 @@ def open_versions(
         ],
         **{kind: [(namespace_ids[key[0]], *key[1:]) for key, _ in rows[kind]] for kind in _EDGES},
     }
-    for kind, values in staged.items():
-        if values:
-            _open_staged(conn, kind, values, run_id, now)
+    with _through_indexes(conn):
+        for kind, values in staged.items():
+            if values:
+                _open_staged(conn, kind, values, run_id, now)
 
 
 _EDGES = ("table_edges", "column_edges")
@@ -587,11 +588,10 @@ def _open_staged(
         literal(run_id, model.__table__.c.run_id.type),
         *(stage.c[a] for a in attrs),
     ).select_from(stage.join(entity, same_key))
-    with _through_indexes(conn):
-        conn.execute(insert(entity).from_select(keys, missing))
-        conn.execute(
-            insert(model).from_select([entity_column, "valid_from", "run_id", *attrs], versions)
-        )
+    conn.execute(insert(entity).from_select(keys, missing))
+    conn.execute(
+        insert(model).from_select([entity_column, "valid_from", "run_id", *attrs], versions)
+    )
 
 
 @contextmanager
@@ -606,12 +606,15 @@ def _through_indexes(conn: Connection) -> Iterator[None]:
         yield
         return
     names = ("enable_hashjoin", "enable_mergejoin")
-    before = conn.execute(select(*(func.current_setting(name) for name in names))).one()
-    for name in names:
-        conn.execute(select(func.set_config(name, "off", True)))  # for this transaction
+    before = conn.execute(
+        select(
+            *(func.current_setting(name) for name in names),
+            *(func.set_config(name, "off", True) for name in names),  # for this transaction
+        )
+    ).one()
     yield  # (a failed statement rolls back the transaction, and these settings with it)
-    for name, value in zip(names, before, strict=True):
-        conn.execute(select(func.set_config(name, value, True)))
+    restore = zip(names, before[: len(names)], strict=True)
+    conn.execute(select(*(func.set_config(name, value, True) for name, value in restore)))
 
 
 def _stage_table(name: str, model: Any, columns: list[SqlColumn[Any]]) -> SqlTable:
@@ -882,13 +885,16 @@ def _fill_scratch(conn: Connection, scratch: SqlTable, rows: Sequence[Sequence[A
     first use in a transaction (it lasts until the commit on PostgreSQL, the connection on
     SQLite), emptied on later uses."""
     postgres = conn.dialect.name == "postgresql"
-    conn.exec_driver_sql(_create_if_missing(scratch, conn.dialect.name))
-    conn.exec_driver_sql(f"{'TRUNCATE' if postgres else 'DELETE FROM'} {scratch.name}")
+    create = _create_if_missing(scratch, conn.dialect.name)
+    empty = f"{'TRUNCATE' if postgres else 'DELETE FROM'} {scratch.name}"
     if postgres:
+        conn.exec_driver_sql(f"{create}; {empty}")  # one round trip (no parameters)
         _copy_rows(conn, scratch.name, list(scratch.columns), rows)
-    else:
-        names = [c.name for c in scratch.columns]
-        _insert(conn, scratch, [dict(zip(names, row, strict=True)) for row in rows])
+        return
+    conn.exec_driver_sql(create)  # SQLite runs one statement per call
+    conn.exec_driver_sql(empty)
+    names = [c.name for c in scratch.columns]
+    _insert(conn, scratch, [dict(zip(names, row, strict=True)) for row in rows])
 
 
 @cache
