@@ -59,9 +59,13 @@ class Phase:
     max_in_flight: int
     exit_code: int
 
+    @property
+    def sync_seconds(self) -> float:
+        return self.fetch_seconds + self.write_seconds
+
     def line(self) -> str:
         return (
-            f"  {self.name:<10} sync {self.fetch_seconds + self.write_seconds:5.2f} s "
+            f"  {self.name:<10} sync {self.sync_seconds:5.2f} s "
             f"(fetch {self.fetch_seconds:.2f} s, write {self.write_seconds:.2f} s; "
             f"process {self.process_seconds:.2f} s, CPU {self.cpu_seconds:.2f} s; "
             f"simulator CPU {self.simulator_cpu_seconds:.2f} s)  "
@@ -200,9 +204,12 @@ def bench(backend: str, database_url: str, args: argparse.Namespace, workdir: Pa
         print(initial.line())
         if backend == "postgresql":
             seconds, rows = copy_floor(database_url)
+            # Most rows are written while the fetch still runs (PostgreSQL), so the write phase
+            # alone understates the database's work: both ratios are printed.
             print(
                 f"  COPY of the same {rows} rows into empty indexed tables: {seconds:.2f} s; "
-                f"sync write phase / COPY = {initial.write_seconds / seconds:.1f}x"
+                f"initial sync / COPY = {initial.sync_seconds / seconds:.1f}x, "
+                f"write after the last response / COPY = {initial.write_seconds / seconds:.1f}x"
             )
         print(run_sync("unchanged", config, sim).line())
         changes = sim.call("POST", f"advance?changes={args.changes}")["changes"]

@@ -114,7 +114,7 @@ class SyncSummary:
         return (
             f"{self.workspace_id}: {self.status} (run {self.run_id}): {', '.join(parts)}; "
             f"rows added {self.rows_added}, closed {self.rows_closed}; "
-            f"fetch {self.fetch_seconds:.1f} s, write {self.write_seconds:.1f} s"
+            f"fetch {self.fetch_seconds:.2f} s, write {self.write_seconds:.2f} s"
             + (f" [{changed}]" if changed else "")
         )
 
