@@ -99,23 +99,36 @@ class ClientStats:
             self.retries += int(retried)
 
 
-class _RateLimiter:
-    """Spaces request starts so that at most `per_second` begin in any second."""
+class RateLimiter:
+    """Spaces request starts evenly, so that at most `per_second` begin in any second.
 
-    def __init__(self, per_second: float | None) -> None:
+    Each caller reserves the next start time under a lock, then sleeps outside it: waiting
+    threads queue in order without holding each other up.
+    """
+
+    def __init__(
+        self,
+        per_second: float | None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._interval = 1.0 / per_second if per_second else 0.0
+        self._sleep = sleep
+        self._monotonic = monotonic
         self._next = 0.0
         self._lock = threading.Lock()
 
     def wait(self) -> None:
+        """Return when the caller may start a request (at once when there is no cap)."""
         if not self._interval:
             return
         with self._lock:
-            now = time.monotonic()
+            now = self._monotonic()
             start = max(now, self._next)
             self._next = start + self._interval
         if start > now:
-            time.sleep(start - now)
+            self._sleep(start - now)
 
 
 class _Transient(Exception):
@@ -148,7 +161,7 @@ class FlinkClient:
         self._monotonic = monotonic
         self._rng = rng or random.Random()
         self._slots = threading.BoundedSemaphore(settings.concurrency)
-        self._rate = _RateLimiter(settings.requests_per_second)
+        self._rate = RateLimiter(settings.requests_per_second, sleep=sleep, monotonic=monotonic)
         token = credentials.security_token
         self._http = httpx.Client(
             base_url=settings.base_url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -220,3 +221,75 @@ def test_in_flight_requests_never_exceed_concurrency(
     assert simulator.stats.max_in_flight <= 3
     assert client.stats.max_in_flight <= 3
     assert client.stats.max_in_flight == 3  # and the limit is actually used
+
+
+class FakeClock:
+    """A monotonic clock that only sleeping advances; records each sleep."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_rate_limiter_spaces_request_starts_evenly() -> None:
+    from exporter.client import RateLimiter
+
+    clock = FakeClock()
+    limiter = RateLimiter(4, sleep=clock.sleep, monotonic=clock.monotonic)
+    starts = []
+    for _ in range(9):
+        limiter.wait()
+        starts.append(clock.now)
+    assert starts[0] == 100.0  # the first request does not wait
+    assert [b - a for a, b in pairwise(starts)] == pytest.approx([0.25] * 8)
+    # At most 4 starts in any one-second window.
+    assert all(sum(1 for t in starts if s <= t < s + 1) <= 4 for s in starts)
+
+
+def test_rate_limiter_lets_time_already_passed_count() -> None:
+    from exporter.client import RateLimiter
+
+    clock = FakeClock()
+    limiter = RateLimiter(2, sleep=clock.sleep, monotonic=clock.monotonic)
+    limiter.wait()
+    clock.now += 5  # the caller was busy: the next start is due already
+    limiter.wait()
+    assert clock.slept == []
+
+
+def test_no_rate_cap_never_sleeps() -> None:
+    from exporter.client import RateLimiter
+
+    clock = FakeClock()
+    limiter = RateLimiter(None, sleep=clock.sleep, monotonic=clock.monotonic)
+    for _ in range(100):
+        limiter.wait()
+    assert clock.slept == []
+
+
+def test_requests_per_second_caps_every_request_the_client_sends(
+    simulator: Simulator, sim_credentials: Any
+) -> None:
+    from conftest import workspace_settings
+
+    from exporter.client import FlinkClient
+    from exporter.extract import fetch_workspace
+
+    clock = FakeClock()
+    settings = workspace_settings(simulator, concurrency=1, requests_per_second=20)
+    with FlinkClient(
+        settings, sim_credentials, sleep=clock.sleep, monotonic=clock.monotonic
+    ) as client:
+        fetch_workspace(client)
+    sent = simulator.stats.total
+    assert sent == client.stats.requests > 10
+    # Only the limiter sleeps here, and only it advances the clock: every start after the
+    # first waited its 50 ms turn.
+    assert clock.now - 100.0 == pytest.approx((sent - 1) / 20)

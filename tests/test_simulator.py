@@ -230,3 +230,28 @@ def test_headers_are_read_case_insensitively_and_connections_kept(simulator: Sim
     )
     response = _raw_exchange(simulator, request)
     assert response.count(b"HTTP/1.1 200") == 2  # both served on one connection, then closed
+
+
+def test_a_client_that_goes_away_is_not_an_error(
+    simulator: Simulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import struct
+    import time
+
+    simulator.faults.latency = 0.2
+    host, port = simulator.url.removeprefix("http://").split(":")
+    conn = socket.create_connection((host, int(port)), timeout=5)
+    conn.sendall(b"GET /api/v2/namespaces/x/deployments HTTP/1.1\r\nHost: x\r\n\r\n")
+    # Close with a reset (linger 0), as a client that timed out: the answer has nowhere to go.
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+    deadline = time.monotonic() + 5
+    while simulator.stats.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)  # the handler's write fails just after its delay
+    assert simulator.stats.total == 1
+    assert "Traceback" not in capfd.readouterr().err
+    # And the simulator still serves.
+    assert b"HTTP/1.1 200" in _raw_exchange(
+        simulator, b"GET /_simulator/stats HTTP/1.1\r\nConnection: close\r\n\r\n"
+    )
