@@ -31,7 +31,7 @@ from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterE
 from exporter.extract import fetch_workspace
 from exporter.logs import run_context, setup_logging
 from exporter.progress import FetchProgress
-from exporter.store import make_engine
+from exporter.store import make_engine, scrub_secrets, transaction
 from exporter.sync import sync_workspace
 
 log = logging.getLogger("exporter")
@@ -114,11 +114,18 @@ def _add_db(commands: Any) -> None:
     down = actions.add_parser("downgrade", help="migrate back to REV (e.g. -1, or base)")
     down.add_argument("revision", metavar="REV")
     down.set_defaults(handler=run_db_downgrade)
+    redact = actions.add_parser(
+        "redact",
+        help="redact secrets in what is already stored, with the configured [redaction] keys "
+        "(after adding extra_keys)",
+    )
+    redact.set_defaults(handler=run_db_redact)
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
-    url = _settings(args).database.url
-    migrate.upgrade(url, args.revision)
+    settings = _settings(args)
+    url = settings.database.url
+    migrate.upgrade(url, args.revision, redactor=settings.redaction.redactor)
     print(f"database at revision {migrate.current_revision(make_engine(url))}")
     return EXIT_OK
 
@@ -128,6 +135,17 @@ def run_db_current(args: argparse.Namespace) -> int:
     head = migrate.head_revision()
     state = "up to date" if current == head else f"behind, latest is {head}"
     print(f"{current or 'none (run `lineage-exporter db upgrade`)'} ({state})")
+    return EXIT_OK
+
+
+def run_db_redact(args: argparse.Namespace) -> int:
+    """`db redact`: one transaction over every stored version and payload."""
+    settings = _settings(args)
+    engine = make_engine(settings.database.url)
+    migrate.require_current(engine)
+    with transaction(engine) as conn:
+        changed = scrub_secrets(conn, settings.redaction.redactor)
+    print("redacted: " + ", ".join(f"{table} {rows}" for table, rows in changed.items()))
     return EXIT_OK
 
 
@@ -169,6 +187,7 @@ def run_sync(args: argparse.Namespace) -> int:
             credentials=credentials[workspace.id],
             progress=progress,
             retention=settings.retention,
+            redactor=settings.redaction.redactor,
         )
         if summary.status != "skipped":
             with run_context(workspace.id, summary.run_id):
@@ -352,7 +371,8 @@ def _add_fetch(commands: Any) -> None:
         "fetch",
         help="write the raw API responses of a workspace to JSON files (a support tool)",
         description="Call ListDeployments, ListJobs and GetLineageInfo for a workspace and write "
-        "every response body, exactly as received, under --out.",
+        "every response body as received (connector secrets redacted, as in the database) "
+        "under --out.",
     )
     cmd.add_argument("--workspace", required=True, metavar="ID")
     cmd.add_argument(
@@ -372,7 +392,10 @@ def run_fetch(args: argparse.Namespace) -> int:
     credentials = load_credentials(workspace)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    with FlinkClient(workspace, credentials, recorder=_file_recorder(out)) as client:
+    redactor = settings.redaction.redactor
+    with FlinkClient(
+        workspace, credentials, recorder=_file_recorder(out), redactor=redactor
+    ) as client:
         results = fetch_workspace(client, args.namespace)
     failures = 0
     for result in results:

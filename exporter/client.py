@@ -24,6 +24,7 @@ import httpx
 
 from exporter.config import Credentials, WorkspaceSettings
 from exporter.errors import ApiContext, ApiError, AuthError, PayloadError
+from exporter.redact import Redactor
 from exporter.signing import API_VERSION, AcsSignatureAuth
 from exporter.wire import (
     Deployment,
@@ -149,6 +150,7 @@ class FlinkClient:
         *,
         retry: RetryPolicy | None = None,
         recorder: ResponseRecorder | None = None,
+        redactor: Redactor | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -157,6 +159,7 @@ class FlinkClient:
         self.stats = ClientStats()
         self._retry = retry or RetryPolicy(max_attempts=settings.max_attempts)
         self._recorder = recorder
+        self._redactor = redactor or Redactor()
         self._sleep = sleep
         self._monotonic = monotonic
         self._rng = rng or random.Random()
@@ -229,7 +232,14 @@ class FlinkClient:
             "workspace": self.settings.id,
         }
         response = self._call(
-            "GetLineageInfo", "POST", "/meta/v2/lineage", context, LineageResponse, body=body
+            "GetLineageInfo",
+            "POST",
+            "/meta/v2/lineage",
+            context,
+            LineageResponse,
+            body=body,
+            # Connector credentials in `with` options go no further than this.
+            clean=self._redactor.lineage_body,
         )
         if response.data is None:
             raise PayloadError(
@@ -267,7 +277,10 @@ class FlinkClient:
         *,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
+        clean: Callable[[Any], Any] | None = None,
     ) -> E:
+        """One API call with retries; `clean` is applied to the decoded body before anything
+        (validation, the recorder, the caller) sees it."""
         content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         headers = {"x-acs-action": action, "x-acs-version": API_VERSION}
         if content is not None:
@@ -291,6 +304,8 @@ class FlinkClient:
                 )
                 self._sleep(delay)
                 continue
+            if clean is not None:
+                decoded = clean(decoded)
             parsed = parse_body(model, decoded, context, action)
             if self._recorder is not None:
                 self._recorder(action, context, {**(params or {}), **(body or {})}, decoded)

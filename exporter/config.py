@@ -30,6 +30,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from exporter.errors import ConfigError, CredentialsError
+from exporter.redact import Redactor
 
 log = logging.getLogger(__name__)
 CONFIG_ENV = "LINEAGE_EXPORTER_CONFIG"
@@ -112,6 +113,20 @@ class RetentionSettings(_Section):
     history_days: int | None = Field(default=None, ge=1)
 
 
+class RedactionSettings(_Section):
+    """Connector options and properties whose key names a secret are stored as `<redacted>`.
+
+    Built in: keys containing password, secret, token, credential, accessKey, privateKey,
+    apiKey or jaas.config (ignoring case and separators). `extra_keys` adds to that list.
+    """
+
+    extra_keys: list[str] = Field(default_factory=list)
+
+    @property
+    def redactor(self) -> Redactor:
+        return Redactor.with_extra_keys(self.extra_keys)
+
+
 class CredentialSettings(_Section):
     """Where a workspace's credentials are read from: environment variables or a secrets file."""
 
@@ -182,6 +197,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     health: HealthSettings = HealthSettings()
     retention: RetentionSettings = RetentionSettings()
+    redaction: RedactionSettings = RedactionSettings()
     workspaces: list[WorkspaceSettings] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -166,7 +166,11 @@ class Daemon:
             return
         try:
             summary = sync_workspace(
-                self.engine, workspace, stop=self.stop, retention=self.settings.retention
+                self.engine,
+                workspace,
+                stop=self.stop,
+                retention=self.settings.retention,
+                redactor=self.settings.redaction.redactor,
             )
         except ExporterError as exc:
             log.error("workspace %s: sync failed: %s", workspace.id, exc)

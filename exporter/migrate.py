@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from exporter.errors import StoreError
+from exporter.redact import Redactor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,8 +25,11 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head", redactor: Redactor | None = None) -> None:
+    """Migrate to `revision`; a data migration that redacts stored secrets uses `redactor`."""
+    config = alembic_config(database_url)
+    config.attributes["redactor"] = redactor
+    command.upgrade(config, revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:

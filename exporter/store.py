@@ -6,6 +6,7 @@ so a crash leaves the database as before the run or as after it.
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.types.json import Json, Jsonb
+from pydantic_core import to_json
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -39,6 +41,8 @@ from sqlalchemy import (
 from sqlalchemy import Column as SqlColumn
 from sqlalchemy import Table as SqlTable
 from sqlalchemy import cast as sql_cast
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -57,6 +61,7 @@ from exporter.models import (
     Database,
     Deployment,
     JobVersion,
+    JsonObject,
     Namespace,
     SyncRun,
     Table,
@@ -66,6 +71,7 @@ from exporter.models import (
     Workspace,
 )
 from exporter.normalize import KINDS, ROWS_VERSION, Attrs, Key
+from exporter.redact import Redactor
 
 CHUNK = 500
 T = TypeVar("T")
@@ -957,3 +963,82 @@ def _history_owners(namespaces: Select[Any], deployments: Select[Any]) -> list[t
         (TableEdgeVersion, TableEdgeVersion.edge_fk.in_(table_edges)),
         (ColumnEdgeVersion, ColumnEdgeVersion.edge_fk.in_(column_edges)),
     ]
+
+
+# -- redaction of rows written before ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Redactable:
+    """A table whose JSON columns hold connector options, properties or payloads."""
+
+    name: str
+    key: str
+    columns: dict[str, TypeEngine[Any]]
+    # A column the sync rewrites with the JSON: an update applies only if it is unchanged, so a
+    # sync committing meanwhile is never overwritten with an older value.
+    guard: str | None = None
+
+
+# Named here rather than taken from the models so that migration 0006 keeps working whatever
+# later migrations add to these tables.
+_REDACTABLE = (
+    _Redactable("table_versions", "id", {"with_options": JsonObject, "properties": JsonObject}),
+    _Redactable("job_versions", "id", {"properties": JsonObject}),
+    _Redactable("contributions", "deployment_fk", {"payload": JSON()}, guard="content_hash"),
+)
+
+
+def scrub_secrets(conn: Connection, redactor: Redactor) -> dict[str, int]:
+    """Redact secrets in rows stored before redaction existed or before a key was added to it.
+
+    Covers every version (history included) and every stored payload; returns the rows changed
+    per table. Payloads changed here no longer match their content hash, so the next sync of
+    each rewrites its contribution once (its rows do not change).
+    """
+    return {spec.name: _scrub_table(conn, spec, redactor) for spec in _REDACTABLE}
+
+
+def _scrub_table(conn: Connection, spec: _Redactable, redactor: Redactor) -> int:
+    names = [spec.key, *([spec.guard] if spec.guard else [])]
+    table = sql_table(
+        spec.name,
+        *(sql_column(name) for name in names),
+        *(sql_column(name, type_) for name, type_ in spec.columns.items()),
+    )
+    key = table.c[spec.key]
+    condition = key == bindparam("_key")
+    if spec.guard:
+        condition = condition & (table.c[spec.guard] == bindparam("_guard"))
+    update_row = (
+        update(table)
+        .where(condition)
+        .values({name: bindparam(name, type_=type_) for name, type_ in spec.columns.items()})
+    )
+    changed, last = 0, None
+    while True:
+        query = select(table).order_by(key).limit(CHUNK)
+        rows = conn.execute(query if last is None else query.where(key > last)).mappings().all()
+        if not rows:
+            return changed
+        last = rows[-1][spec.key]
+        updates = []
+        for row in rows:
+            redacted = {name: _redacted(name, row[name], redactor) for name in spec.columns}
+            if any(redacted[name] is not row[name] for name in spec.columns):
+                guard = {"_guard": row[spec.guard]} if spec.guard else {}
+                updates.append({"_key": row[spec.key], **guard, **redacted})
+        if updates:
+            conn.execute(update_row, updates)
+            changed += len(updates)
+
+
+def _redacted(column: str, value: Any, redactor: Redactor) -> Any:
+    """The value with its secrets redacted: the same object when there were none."""
+    if not isinstance(value, dict):
+        return value
+    if column != "payload":
+        return redactor.options(value)
+    redacted = copy.deepcopy(value)
+    redactor.lineage_body(redacted.get("lineage"))
+    return value if to_json(redacted) == to_json(value) else redacted

@@ -52,6 +52,7 @@ from exporter.normalize import (
     content_hash,
     normalize,
 )
+from exporter.redact import Redactor
 from exporter.wire import LineageResponse, parse_body
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ def sync_workspace(
     stop: threading.Event | None = None,
     progress: Progress | None = None,
     retention: RetentionSettings | None = None,
+    redactor: Redactor | None = None,
 ) -> SyncSummary:
     """Run one sync of the workspace and return its summary; never half-writes.
 
@@ -177,6 +179,7 @@ def sync_workspace(
         progress,
         SyncSummary(workspace.id),
         retention or RetentionSettings(),
+        redactor or Redactor(),
     )
     with run_context(workspace.id), workspace_lease(engine, workspace.id) as held:
         if not held:
@@ -224,6 +227,7 @@ class _Run:
     progress: Progress | None
     summary: SyncSummary
     retention: RetentionSettings
+    redactor: Redactor
 
 
 def _execute(run: _Run, run_id: int, now: datetime) -> None:
@@ -248,7 +252,7 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
             if writer is not None:
                 writer.offer(contribution, state)
 
-        with FlinkClient(workspace, run.credentials) as client:
+        with FlinkClient(workspace, run.credentials, redactor=run.redactor) as client:
             results = fetch_workspace(
                 client,
                 progress=count,

@@ -170,14 +170,15 @@ class World:
             name = f"{rng.choice(['orders', 'users', 'events', 'payments', 'items'])}_{index}"
         count = rng.randint(*self.size.columns)
         columns = [self._generate_column(i) for i in range(count)]
+        table_id = self.new_id("t")
         return SimTable(
-            id=self.new_id("t"),
+            id=table_id,
             catalog=catalog,
             database=database,
             name=name,
             connector=connector,
             temporary=temporary,
-            with_=self._free_form("with"),
+            with_=self._free_form("with") | connector_credentials(connector, table_id),
             properties=self._free_form("prop"),
             columns=columns,
         )
@@ -455,3 +456,17 @@ def _table_json(table: SimTable) -> dict[str, Any]:
             for c in table.columns
         ],
     }
+
+
+def connector_credentials(connector: str, table_id: str) -> dict[str, Any]:
+    """Connector options holding credentials, as real Flink SQL tables have them (the exporter
+    must never store them). Derived from the table ID, so seeded worlds stay as they were.
+    """
+    if connector == "mysql-cdc":
+        return {"hostname": "mysql.internal", "username": "flink", "password": f"pw-{table_id}"}
+    if connector == "kafka":
+        jaas = f'PlainLoginModule required username="flink" password="pw-{table_id}";'
+        return {"properties.sasl.jaas.config": jaas}
+    if connector == "hive":
+        return {"password": "${secret_values.hive_password}"}  # a reference, not a secret
+    return {}
