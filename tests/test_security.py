@@ -293,3 +293,49 @@ def _count_versions(engine: Any) -> int:
             conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
             for table in ("table_versions", "job_versions", "column_versions")
         )
+
+
+def test_redacting_never_overwrites_a_payload_a_sync_wrote_meanwhile(
+    sim_env: Simulator, pg_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import event
+
+    from exporter.redact import Redactor
+    from exporter.store import scrub_secrets, transaction
+    from exporter.sync import sync_workspace
+
+    config = write_config(tmp_path / "c.toml", sim_env, pg_url)
+    engine = make_engine(pg_url)
+    workspace = load_settings_for(config).workspaces[0]
+    assert sync_workspace(engine, workspace, redactor=Redactor(key_parts=())).ok
+    secrets = _connector_secrets(sim_env.world)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT deployment_fk, payload FROM contributions")).all()
+    # A payload the scrub would change, had nothing been written meanwhile.
+    raced = next(fk for fk, payload in stored if any(s in json.dumps(payload) for s in secrets))
+
+    def a_sync_commits_first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # Just before the scrub updates payloads, another connection (a sync) commits a newer one.
+        if statement.startswith("UPDATE contributions"):
+            with engine.begin() as other:
+                other.execute(
+                    text(
+                        "UPDATE contributions SET payload = '{\"newer\": true}', "
+                        "content_hash = 'newer' WHERE deployment_fk = :fk"
+                    ),
+                    {"fk": raced},
+                )
+
+    with transaction(engine) as conn:
+        event.listen(conn, "before_cursor_execute", a_sync_commits_first)
+        changed = scrub_secrets(conn, Redactor())
+        event.remove(conn, "before_cursor_execute", a_sync_commits_first)
+    assert changed["contributions"] > 0
+    with engine.connect() as conn:
+        payload, digest = conn.execute(
+            text("SELECT payload, content_hash FROM contributions WHERE deployment_fk = :fk"),
+            {"fk": raced},
+        ).one()
+    assert payload == {"newer": True} and digest == "newer"  # the sync's write stands
+    assert not any(secret in _everything_in(pg_url) for secret in secrets)
+    engine.dispose()
