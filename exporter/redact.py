@@ -64,26 +64,36 @@ class Redactor:
         return {key: REDACTED if key in secret else value for key, value in mapping.items()}
 
     def lineage_body(self, body: Any) -> Any:
-        """A decoded GetLineageInfo body with its tables' `with` and `properties` and its
-        jobInfos' `properties` redacted, in place (it is the caller's freshly decoded JSON).
+        """A decoded GetLineageInfo body, redacted in place (see `redact_lineage`)."""
+        self.redact_lineage(body)
+        return body
+
+    def redact_lineage(self, body: Any) -> bool:
+        """Redact a decoded GetLineageInfo body's tables' `with` and `properties` and its
+        jobInfos' `properties` in place (it is the caller's freshly decoded JSON); returns
+        whether anything was redacted.
 
         Parts of an unexpected shape are left alone for validation to report.
         """
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict):
-            return body
+            return False
+        changed = False
         for node in _dicts(data.get("nodes")):
             for table in _dicts(node.get("tables")):
-                self._redact_maps(table, ("with", "properties"))
+                changed |= self._redact_maps(table, ("with", "properties"))
         for info in _dicts(data.get("jobInfos")):
-            self._redact_maps(info, ("properties",))
-        return body
+            changed |= self._redact_maps(info, ("properties",))
+        return changed
 
-    def _redact_maps(self, holder: dict[str, Any], names: tuple[str, ...]) -> None:
+    def _redact_maps(self, holder: dict[str, Any], names: tuple[str, ...]) -> bool:
+        changed = False
         for name in names:
             value = holder.get(name)
             if isinstance(value, dict):
                 holder[name] = self.options(value)
+                changed |= holder[name] is not value
+        return changed
 
 
 def _holds(value: Any) -> bool:

@@ -6,7 +6,6 @@ so a crash leaves the database as before the run or as after it.
 
 from __future__ import annotations
 
-import copy
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +17,6 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.types.json import Json, Jsonb
-from pydantic_core import to_json
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -1024,21 +1022,22 @@ def _scrub_table(conn: Connection, spec: _Redactable, redactor: Redactor) -> int
         last = rows[-1][spec.key]
         updates = []
         for row in rows:
-            redacted = {name: _redacted(name, row[name], redactor) for name in spec.columns}
-            if any(redacted[name] is not row[name] for name in spec.columns):
+            values = {name: row[name] for name in spec.columns}
+            # A list, not a generator: every column is redacted, not just up to the first.
+            if any([_redact(name, values, redactor) for name in spec.columns]):
                 guard = {"_guard": row[spec.guard]} if spec.guard else {}
-                updates.append({"_key": row[spec.key], **guard, **redacted})
+                updates.append({"_key": row[spec.key], **guard, **values})
         if updates:
             conn.execute(update_row, updates)
             changed += len(updates)
 
 
-def _redacted(column: str, value: Any, redactor: Redactor) -> Any:
-    """The value with its secrets redacted: the same object when there were none."""
+def _redact(column: str, values: dict[str, Any], redactor: Redactor) -> bool:
+    """Redact `values[column]` (a row just loaded, so changed in place); whether it changed."""
+    value = values[column]
     if not isinstance(value, dict):
-        return value
-    if column != "payload":
-        return redactor.options(value)
-    redacted = copy.deepcopy(value)
-    redactor.lineage_body(redacted.get("lineage"))
-    return value if to_json(redacted) == to_json(value) else redacted
+        return False
+    if column == "payload":
+        return redactor.redact_lineage(value.get("lineage"))
+    values[column] = redactor.options(value)
+    return values[column] is not value

@@ -108,3 +108,12 @@ def test_lineage_body_of_an_unexpected_shape_is_left_for_validation(body: Any) -
 
     before = copy.deepcopy(body)
     assert Redactor().lineage_body(body) == before
+
+
+def test_redact_lineage_tells_whether_anything_was_redacted() -> None:
+    body = _body(**{"with": {"password": "pw"}})
+    assert Redactor().redact_lineage(body) is True
+    assert Redactor().redact_lineage(body) is False  # already redacted: nothing left to hide
+    assert Redactor().redact_lineage(_body(**{"with": {"topic": "t"}})) is True  # the job's pw
+    clean = {"data": {"nodes": [{"tables": [{"with": {"topic": "t"}}]}], "jobInfos": []}}
+    assert Redactor().redact_lineage(clean) is False

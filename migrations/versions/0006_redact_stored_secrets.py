@@ -27,10 +27,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    redactor = op.get_context().config.attributes.get("redactor") or Redactor()
-    if op.get_context().as_sql:
+    context = op.get_context()
+    if context.as_sql:
         return  # offline SQL scripts: the rows are not known; run `lineage-exporter db redact`
-    scrub_secrets(op.get_bind(), redactor)
+    scrub_secrets(op.get_bind(), context.config.attributes.get("redactor") or Redactor())
 
 
 def downgrade() -> None:
