@@ -464,6 +464,13 @@ def _add_simulate(commands: Any) -> None:
     cmd.add_argument("--error-rate", type=float, default=0.0)
     cmd.add_argument("--malformed-rate", type=float, default=0.0)
     cmd.add_argument("--slow-rate", type=float, default=0.0)
+    cmd.add_argument(
+        "--bad-rate",
+        type=float,
+        default=0.0,
+        help="share of jobs whose lineage is an unusual body (NUL, over-long names, deep "
+        "nesting, invalid UTF-8, ...; simulator/poison.py), the same job for the same body",
+    )
     cmd.set_defaults(handler=run_simulate)
 
 
@@ -484,6 +491,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         server_error_rate=args.error_rate,
         malformed_rate=args.malformed_rate,
         slow_rate=args.slow_rate,
+        bad_rate=args.bad_rate,
     )
     world = World(args.workspace, seed=args.seed, size=size)
     sim = Simulator(world, host=args.host, port=args.port, faults=faults, seed=args.seed)

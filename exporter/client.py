@@ -26,6 +26,7 @@ from exporter.config import Credentials, WorkspaceSettings
 from exporter.errors import ApiContext, ApiError, AuthError, PayloadError
 from exporter.redact import Redactor
 from exporter.signing import API_VERSION, AcsSignatureAuth
+from exporter.storable import UnstorableBody, decode_body
 from exporter.wire import (
     Deployment,
     DeploymentPage,
@@ -207,21 +208,31 @@ class FlinkClient:
         for page in self._iter_pages("ListDeployments", path, {}, context, DeploymentPage):
             yield list(page.data)
 
-    def list_jobs(self, namespace: str, deployment_id: str) -> list[Job]:
+    def list_jobs(
+        self, namespace: str, deployment_id: str, deployment_name: str | None = None
+    ) -> list[Job]:
         """Every job instance of the deployment (the current one and older ones), paged."""
-        context = ApiContext(self.settings.id, namespace, deployment_id)
+        context = ApiContext(self.settings.id, namespace, deployment_id, None, deployment_name)
         path = f"/api/v2/namespaces/{quote(namespace, safe='')}/jobs"
         params = {"deploymentId": deployment_id}
         pages = self._iter_pages("ListJobs", path, params, context, JobPage)
         return [j for page in pages for j in page.data]
 
-    def newest_job(self, namespace: str, deployment_id: str) -> Job | None:
+    def newest_job(
+        self, namespace: str, deployment_id: str, deployment_name: str | None = None
+    ) -> Job | None:
         """The deployment's job instance with the largest createdAt, or None if it has none."""
-        return newest(self.list_jobs(namespace, deployment_id))
+        return newest(self.list_jobs(namespace, deployment_id, deployment_name))
 
-    def get_lineage(self, namespace: str, deployment_id: str, job_id: str) -> LineageResponse:
+    def get_lineage(
+        self,
+        namespace: str,
+        deployment_id: str,
+        job_id: str,
+        deployment_name: str | None = None,
+    ) -> LineageResponse:
         """The lineage of one job instance (idType JOB, direction BOTH)."""
-        context = ApiContext(self.settings.id, namespace, deployment_id, job_id)
+        context = ApiContext(self.settings.id, namespace, deployment_id, job_id, deployment_name)
         body = {
             "id": job_id,
             "idType": "JOB",
@@ -349,13 +360,13 @@ class FlinkClient:
 def _decode(response: httpx.Response, action: str, context: ApiContext) -> Any:
     status = response.status_code
     try:
-        body = response.json()
-    except ValueError:
+        body = decode_body(response.content)
+    except UnstorableBody as exc:
         if status >= 500:
             raise _Transient(ApiError(context, action, status=status, code="ServerError")) from None
         if status >= 400:
             raise ApiError(context, action, status=status, message=response.text[:200]) from None
-        raise PayloadError(context, action, "(body)", "not valid JSON") from None
+        raise PayloadError(context, action, "(body)", str(exc)) from None
     if isinstance(body, dict) and "Code" in body and ("RequestId" in body or status >= 400):
         raise _classify_gateway(context, action, status, body)
     if isinstance(body, dict) and (body.get("success") is False or status >= 400):

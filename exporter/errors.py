@@ -25,16 +25,23 @@ class ApiContext:
     namespace: str | None = None
     deployment: str | None = None
     job: str | None = None
+    deployment_name: str | None = None
 
     def describe(self) -> str:
-        parts = [f"workspace {self.workspace}"]
+        parts = [f"workspace {_short(self.workspace)}"]
         if self.namespace:
-            parts.append(f"namespace {self.namespace}")
+            parts.append(f"namespace {_short(self.namespace)}")
         if self.deployment:
-            parts.append(f"deployment {self.deployment}")
+            named = f" ({_short(self.deployment_name)})" if self.deployment_name else ""
+            parts.append(f"deployment {_short(self.deployment)}{named}")
         if self.job:
-            parts.append(f"job {self.job}")
+            parts.append(f"job {_short(self.job)}")
         return ", ".join(parts)
+
+
+def _short(text: str, limit: int = 100) -> str:
+    """An identifier as a message shows it: an over-long one (itself an error) is cut."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 class ApiError(ExporterError):
@@ -101,6 +108,19 @@ class PayloadError(ExporterError):
 
 class StoreError(ExporterError):
     """The database could not be read or written, or its schema is not current."""
+
+
+class DataRefused(StoreError):
+    """The database refused a run's rows for what they hold (not for being unreachable)."""
+
+
+class RowsRefused(ExporterError):
+    """The database refused the rows of one job's payload; the run stored everything else."""
+
+    def __init__(self, context: ApiContext, reason: str) -> None:
+        self.context = context
+        self.reason = reason
+        super().__init__(f"the database refused the rows of {context.describe()}: {reason}")
 
 
 class FetchCancelled(ExporterError):

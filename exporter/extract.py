@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from exporter.client import FlinkClient
-from exporter.errors import ExporterError, FetchCancelled
+from exporter.errors import ApiContext, ExporterError, FetchCancelled, PayloadError
+from exporter.storable import MAX_ID_BYTES, describe_too_long, too_long
 from exporter.wire import Deployment, Job, LineageResponse
 
 log = logging.getLogger(__name__)
@@ -116,16 +117,27 @@ Digest = Callable[[DeploymentFetch], Any]
 def fetch_deployment(
     client: FlinkClient, namespace: str, deployment: Deployment
 ) -> DeploymentFetch:
-    """ListJobs, choose the newest instance, GetLineageInfo; any API failure is captured."""
+    """ListJobs, choose the newest instance, GetLineageInfo; any API failure is captured, and so
+    is an ID too long to store (before any request for it)."""
+    name = deployment.name or None
+    context = ApiContext(client.settings.id, namespace, deployment.deployment_id, None, name)
     try:
-        job = client.newest_job(namespace, deployment.deployment_id)
+        _check_id(deployment.deployment_id, context, "ListDeployments", "deploymentId")
+        job = client.newest_job(namespace, deployment.deployment_id, name)
         if job is None:
             return DeploymentFetch(namespace, deployment)
-        lineage = client.get_lineage(namespace, deployment.deployment_id, job.job_id)
+        _check_id(job.job_id, replace(context, job=job.job_id), "ListJobs", "jobId")
+        lineage = client.get_lineage(namespace, deployment.deployment_id, job.job_id, name)
         return DeploymentFetch(namespace, deployment, job, lineage)
     except ExporterError as exc:
         log.warning("%s", exc)
         return DeploymentFetch(namespace, deployment, error=exc)
+
+
+def _check_id(value: str, context: ApiContext, action: str, field: str) -> None:
+    if too_long(value, MAX_ID_BYTES):
+        problem = describe_too_long("the ID", value, MAX_ID_BYTES)
+        raise PayloadError(context, action, field, problem)
 
 
 def fetch_workspace(
@@ -184,9 +196,9 @@ def _list_namespace(
     started: list[Future[DeploymentFetch]] = []
     try:
         for page in client.iter_deployment_pages(result.namespace):
-            started += [fetch(result.namespace, deployment) for deployment in page]
-            if progress is not None:
+            if progress is not None:  # before any of its fetches can end: never "1/0 fetched"
                 progress.listed(len(page))
+            started += [fetch(result.namespace, deployment) for deployment in page]
     except ExporterError as exc:
         log.warning("%s", exc)
         result.listing_error = exc
@@ -206,13 +218,32 @@ def _fetch_and_report(
 ) -> DeploymentFetch:
     if stop is not None and stop.is_set():
         return DeploymentFetch(namespace, deployment, error=FetchCancelled("shutting down"))
-    fetched = fetch_deployment(client, namespace, deployment)
-    if digest is not None and fetched.succeeded:
-        try:
+    fetched = DeploymentFetch(namespace, deployment)
+    try:
+        fetched = fetch_deployment(client, namespace, deployment)
+        if digest is not None and fetched.succeeded:
             fetched = replace(fetched, lineage=None, digest=digest(fetched))
-        except ExporterError as exc:
-            log.warning("%s", exc)
-            fetched = replace(fetched, lineage=None, error=exc)
+    except ExporterError as exc:
+        log.warning("%s", exc)
+        fetched = replace(fetched, lineage=None, error=exc)
+    except Exception as exc:  # anything else about one job's data fails that job alone
+        error = _unexpected(client, fetched, exc)
+        log.warning("%s", error)
+        log.debug("the unexpected error's traceback", exc_info=exc)
+        fetched = replace(fetched, lineage=None, error=error)
     if progress is not None:
         progress.fetched(fetched)
     return fetched
+
+
+def _unexpected(client: FlinkClient, fetched: DeploymentFetch, exc: Exception) -> PayloadError:
+    deployment, job = fetched.deployment, fetched.job
+    context = ApiContext(
+        client.settings.id,
+        fetched.namespace,
+        deployment.deployment_id,
+        job.job_id if job is not None else None,
+        deployment.name or None,
+    )
+    problem = f"could not be taken: {type(exc).__name__}: {str(exc)[:300]}"
+    return PayloadError(context, "GetLineageInfo", "(body)", problem)

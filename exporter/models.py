@@ -61,6 +61,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 JsonObject = JSON().with_variant(JSONB(), "postgresql")
+# Names and the API's table and column IDs: unbounded text; what is stored is bounded by
+# `storable` (the same limits on both databases). SQLite never enforces a declared length, so
+# its files keep the type they were created with and need no rebuild.
+NameText = Text().with_variant(String(255), "sqlite")
+UidText = Text().with_variant(String(128), "sqlite")
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
 
 
@@ -89,7 +94,7 @@ class Catalog(Base):
     __table_args__ = (UniqueConstraint("namespace_id", "name"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(NameText)
 
 
 class Database(Base):
@@ -97,7 +102,7 @@ class Database(Base):
     __table_args__ = (UniqueConstraint("catalog_id", "name"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     catalog_id: Mapped[int] = mapped_column(ForeignKey("catalogs.id"))
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(NameText)
 
 
 class Table(Base):
@@ -107,7 +112,7 @@ class Table(Base):
     __table_args__ = (UniqueConstraint("database_id", "name", "owner_deployment_id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     database_id: Mapped[int] = mapped_column(ForeignKey("databases.id"))
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(NameText)
     # '' for catalog tables; the declaring deployment's ID for temporary tables.
     owner_deployment_id: Mapped[str] = mapped_column(String(128), server_default=text("''"))
 
@@ -117,7 +122,7 @@ class Column(Base):
     __table_args__ = (UniqueConstraint("table_id", "name"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     table_id: Mapped[int] = mapped_column(ForeignKey("tables.id"))
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(NameText)
 
 
 class Deployment(Base):
@@ -208,6 +213,23 @@ class Contribution(Base):
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class JobFailure(Base):
+    """A namespace listing, deployment or job that failed in a run, and why (see failures)."""
+
+    __tablename__ = "job_failures"
+    __table_args__ = (Index("ix_job_failures_run_id", "run_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"))
+    namespace: Mapped[str] = mapped_column(Text)
+    # Text, unbounded: an ID too long to store elsewhere is itself a failure to record.
+    deployment_id: Mapped[str | None] = mapped_column(Text)
+    deployment_name: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(String(32))
+    error: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 # -- versions ---------------------------------------------------------------------------------
 
 
@@ -234,8 +256,8 @@ class TableVersion(_Version, Base):
     __tablename__ = "table_versions"
     __table_args__ = _version_indexes("table_versions", "table_fk")
     table_fk: Mapped[int] = mapped_column(ForeignKey("tables.id"))
-    table_uid: Mapped[str | None] = mapped_column(String(128))  # the API's table ID
-    connector: Mapped[str | None] = mapped_column(String(128))
+    table_uid: Mapped[str | None] = mapped_column(UidText)  # the API's table ID
+    connector: Mapped[str | None] = mapped_column(UidText)
     is_temporary: Mapped[bool]
     with_options: Mapped[dict[str, Any]] = mapped_column(JsonObject)
     properties: Mapped[dict[str, Any]] = mapped_column(JsonObject)
@@ -245,7 +267,7 @@ class ColumnVersion(_Version, Base):
     __tablename__ = "column_versions"
     __table_args__ = _version_indexes("column_versions", "column_fk")
     column_fk: Mapped[int] = mapped_column(ForeignKey("columns.id"))
-    column_uid: Mapped[str | None] = mapped_column(String(128))  # the API's column ID
+    column_uid: Mapped[str | None] = mapped_column(UidText)  # the API's column ID
     column_type: Mapped[str | None] = mapped_column(Text)
     column_native_type: Mapped[str | None] = mapped_column(Text)
     nullable: Mapped[bool | None]

@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from exporter.errors import ApiContext, PayloadError
+from exporter.storable import MAX_ID_BYTES, MAX_NAME_BYTES, describe_too_long, too_long
 from exporter.wire import LineageInfo, Node, Relation
 
 Key = tuple[str, ...]
@@ -95,6 +97,30 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
     return state
 
 
+def check_limits(state: State, context: ApiContext) -> None:
+    """Raise a PayloadError naming the first name or ID too long to store (see `storable`)."""
+    for kind, field, parts in (
+        ("tables", "tableName", slice(1, 4)),
+        ("columns", "columnName", slice(1, 4)),
+    ):
+        for key in state[kind]:
+            names = (*key[parts], key[-1]) if kind == "columns" else key[parts]
+            if sum(map(len, names)) + len(names) > MAX_NAME_BYTES // 4:
+                qualified = ".".join(names)
+                if too_long(qualified, MAX_NAME_BYTES):
+                    problem = describe_too_long("the qualified name", qualified, MAX_NAME_BYTES)
+                    raise PayloadError(context, "GetLineageInfo", field, problem)
+    for kind, field in (("table_edges", "tableLineage"), ("column_edges", "columnLineage")):
+        for _, source, _, destination, _, job_id in state[kind]:
+            for end, name in (("source", source), ("destination", destination)):
+                if too_long(name, MAX_NAME_BYTES):
+                    problem = describe_too_long(f"the {end}", name, MAX_NAME_BYTES)
+                    raise PayloadError(context, "GetLineageInfo", f"edges.{field}.{end}", problem)
+            if too_long(job_id, MAX_ID_BYTES):
+                problem = describe_too_long("the job ID", job_id, MAX_ID_BYTES)
+                raise PayloadError(context, "GetLineageInfo", f"edges.{field}.jobId", problem)
+
+
 def _interned(*parts: str) -> Key:
     """Keys share their name strings across jobs and runs: a workspace repeats them a lot."""
     return tuple(intern(part) for part in parts)
@@ -141,4 +167,4 @@ def content_hash(payload: Any) -> str:
     body; an API that reordered its keys would only cost one rewrite of the stored payloads
     (the history is diffed row by row, not by hash).
     """
-    return hashlib.sha256(to_json(payload)).hexdigest()
+    return hashlib.sha256(to_json(payload, inf_nan_mode="null")).hexdigest()

@@ -6,6 +6,7 @@ so a crash leaves the database as before the run or as after it.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -47,7 +48,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import Text, TypeEngine
 
-from exporter.errors import StoreError
+from exporter.errors import DataRefused, StoreError
+from exporter.failures import JobFailure
 from exporter.history import Changes, CurrentState
 from exporter.models import (
     Catalog,
@@ -68,6 +70,7 @@ from exporter.models import (
     TableVersion,
     Workspace,
 )
+from exporter.models import JobFailure as JobFailureRow
 from exporter.normalize import KINDS, ROWS_VERSION, Attrs, Key
 from exporter.redact import Redactor
 
@@ -130,9 +133,52 @@ def continued_transaction(connection: Connection) -> Iterator[Connection]:
         raise store_error(exc) from exc
 
 
+@contextmanager
+def trial_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that is always rolled back: to learn whether the database takes a write.
+    A refusal is raised as DataRefused."""
+    try:
+        with engine.connect() as connection, connection.begin() as trial:
+            try:
+                yield connection
+            finally:
+                trial.rollback()
+    except SQLAlchemyError as exc:
+        raise store_error(exc) from exc
+
+
 def store_error(exc: SQLAlchemyError) -> StoreError:
-    """The typed error for a failed database call, naming what the database said."""
-    return StoreError(f"database error: {type(exc).__name__}: {exc.args[0] if exc.args else exc}")
+    """The typed error for a failed database call, naming what the database said; DataRefused
+    when it refused the data itself."""
+    kind = DataRefused if is_refusal(exc) else StoreError
+    return kind(f"database error: {type(exc).__name__}: {exc.args[0] if exc.args else exc}")
+
+
+# What a database (or its driver) raises for the data it is given, as opposed to being
+# unreachable: invalid values, values too large for an index, text it cannot encode.
+_REFUSALS: tuple[type[BaseException], ...] = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.errors.ProgramLimitExceeded,
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    UnicodeError,
+    RecursionError,
+    ValueError,
+)
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is the database refusing the data it was given."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _REFUSALS):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -220,6 +266,27 @@ def finish_run(conn: Connection, run_id: int, finished_at: datetime, outcome: Ru
             error_summary=outcome.error_summary,
         )
     )
+
+
+def record_failures(conn: Connection, run_id: int, failures: Sequence[JobFailure]) -> None:
+    """The run's failed listings, deployments and jobs (the `lineage_job_failures` view)."""
+    if failures:
+        conn.execute(
+            insert(JobFailureRow),
+            [
+                {
+                    "run_id": run_id,
+                    "namespace": f.namespace,
+                    "deployment_id": f.deployment_id,
+                    "deployment_name": f.deployment_name,
+                    "job_id": f.job_id,
+                    "stage": f.stage,
+                    "error": f.error,
+                    "failed_at": f.failed_at,
+                }
+                for f in failures
+            ],
+        )
 
 
 def fail_run(engine: Engine, run_id: int, finished_at: datetime, summary: str) -> None:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +29,13 @@ from exporter.config import (
     load_credentials,
 )
 from exporter.early import EarlyWriter, Written
-from exporter.errors import ApiContext, ExporterError, FetchCancelled, PayloadError
+from exporter.errors import (
+    ApiContext,
+    ExporterError,
+    FetchCancelled,
+    PayloadError,
+    RowsRefused,
+)
 from exporter.extract import (
     DeploymentFetch,
     Digest,
@@ -38,6 +44,7 @@ from exporter.extract import (
     Progress,
     fetch_workspace,
 )
+from exporter.failures import JobFailure, failures_of
 from exporter.history import Changes, Ranked, diff, keys_of, merge, reconcile, restrict
 from exporter.history import CurrentState as CurrentStateRows
 from exporter.lease import workspace_lease
@@ -49,6 +56,7 @@ from exporter.normalize import (
     JobIdentity,
     Key,
     State,
+    check_limits,
     content_hash,
     normalize,
 )
@@ -85,6 +93,7 @@ class SyncSummary:
     rows_closed: int = 0
     changes_by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    failures: list[JobFailure] = field(default_factory=list)
     api_requests: int = 0
     api_retries: int = 0
     api_errors: dict[str, int] = field(default_factory=dict)
@@ -117,7 +126,17 @@ class SyncSummary:
             f"rows added {self.rows_added}, closed {self.rows_closed}; "
             f"fetch {self.fetch_seconds:.2f} s, write {self.write_seconds:.2f} s"
             + (f" [{changed}]" if changed else "")
+            + self._failed_names()
         )
+
+    def _failed_names(self, most: int = 5) -> str:
+        """`; failed: ns/deployment (name) job J [stage], ...`: which ones (why follows)."""
+        if not self.failures:
+            return ""
+        names = [f.name() for f in self.failures[:most]]
+        if len(self.failures) > most:
+            names.append(f"and {len(self.failures) - most} more")
+        return f"; failed: {', '.join(names)}"
 
 
 @dataclass(frozen=True)
@@ -272,13 +291,26 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
             )
         fetched = time.monotonic()
         summary.fetch_seconds = fetched - started
-        _count(summary, results)
-        written = writer.finish() if writer is not None else None
+        _count(summary, results, run.clock())
         try:
-            _store(run, run_id, now, results, stored, current, written)
-        except _EarlyWritesUnused as exc:
-            log.info("workspace %s: writing again without the early writes: %s", workspace.id, exc)
+            written = writer.finish() if writer is not None else None
+            try:
+                _store(run, run_id, now, results, stored, current, written)
+            except _EarlyWritesUnused as exc:
+                log.info(
+                    "workspace %s: writing again without the early writes: %s", workspace.id, exc
+                )
+                _store(run, run_id, now, results, stored, current, None)
+        except Exception as exc:
+            if not store.is_refusal(exc):
+                raise
+            if writer is not None:
+                writer.close()  # its uncommitted rows would block the trials below
+            results = _without_refused(run, run_id, now, results, stored, current, exc)
+            _count(summary, results, run.clock())
             _store(run, run_id, now, results, stored, current, None)
+        for failure in summary.failures:
+            log.warning("failed: %s", failure.describe())
         summary.write_seconds = time.monotonic() - fetched
     except Exception as exc:
         summary.status = "failed"
@@ -314,12 +346,115 @@ def _store(
         else store.transaction(run.engine)
     ) as conn:
         _write(conn, workspace_id, run_id, now, results, stored, current, run.summary, written)
+        store.record_failures(conn, run_id, run.summary.failures)
         pruned = store.prune(
             conn, workspace_id, now, run.retention.payload_days, run.retention.history_days
         )
         if pruned:
             log.info("workspace %s: retention pruned %d rows", workspace_id, pruned)
         store.finish_run(conn, run_id, run.clock(), _outcome(run.summary))
+
+
+def _without_refused(
+    run: _Run,
+    run_id: int,
+    now: datetime,
+    results: list[NamespaceFetch],
+    stored: dict[Key2, store.StoredContribution],
+    current: CurrentState,
+    refusal: Exception,
+) -> list[NamespaceFetch]:
+    """The results with each changed contribution whose rows the database refuses failed
+    alone (RowsRefused), so that the run stores everything else.
+
+    Validation before writing should leave the database nothing to refuse; this is the net
+    under it. The culprits are found by halves, each half written in a transaction that is
+    rolled back: about 2 log2(n) trial writes per culprit, of ever fewer rows. A refusal that
+    no contribution explains alone (a write that fails even without any changed one) is
+    raised as it was.
+    """
+    log.warning(
+        "workspace %s: the database refused the run's rows (%s); finding the jobs responsible",
+        run.workspace.id,
+        _first_line(refusal),
+    )
+    changed = [
+        _key(d)
+        for r in results
+        if r.listed
+        for d in r.deployments
+        if d.succeeded and d.digest.payload is not None
+    ]
+
+    def trial(included: set[Key2]) -> Exception | None:
+        excluded = {key: refusal for key in changed if key not in included}
+        with_only = _failed(run.workspace.id, results, excluded)
+        try:
+            with store.trial_transaction(run.engine) as conn:
+                scratch = SyncSummary(run.workspace.id)
+                _write(conn, run.workspace.id, run_id, now, with_only, stored, current, scratch)
+        except Exception as exc:
+            if store.is_refusal(exc):
+                return exc
+            raise
+        return None
+
+    if trial(set()) is not None:
+        raise refusal
+    refused: dict[Key2, Exception] = {}
+    _bisect(changed, trial, refused)
+    if not refused:
+        raise refusal
+    return _failed(run.workspace.id, results, refused)
+
+
+def _bisect(
+    together: list[Key2],
+    trial: Callable[[set[Key2]], Exception | None],
+    refused: dict[Key2, Exception],
+) -> None:
+    """Add to `refused` each contribution of `together` (refused as a whole) that the
+    database refuses alone, with its refusal."""
+    half = len(together) // 2
+    for part in (together[:half], together[half:]):
+        if not part:
+            continue
+        refusal = trial(set(part))
+        if refusal is None:
+            continue
+        if len(part) == 1:
+            refused[part[0]] = refusal
+        else:
+            _bisect(part, trial, refused)
+
+
+def _failed(
+    workspace_id: str, results: list[NamespaceFetch], refused: dict[Key2, Exception]
+) -> list[NamespaceFetch]:
+    """The results with the `refused` contributions' fetches failed (RowsRefused)."""
+    return [
+        replace(
+            result,
+            deployments=[
+                replace(
+                    d,
+                    digest=None,
+                    error=RowsRefused(_context(workspace_id, d), _first_line(refused[_key(d)])),
+                )
+                if _key(d) in refused
+                else d
+                for d in result.deployments
+            ],
+        )
+        for result in results
+    ]
+
+
+def _first_line(exc: BaseException) -> str:
+    """What the database said, without the statement and parameters that follow it."""
+    cause = exc.__cause__ or exc
+    text = f"{type(cause).__name__}: {cause}".strip().splitlines()[0]
+    return text[:300]
 
 
 @dataclass(frozen=True)
@@ -405,26 +540,26 @@ def digester(
         state = _normalize_payload(workspace_id, fetched.namespace, payload, fetched.lineage)
         before = stored.get((fetched.namespace, fetched.deployment.deployment_id))
         unchanged = before is not None and before.content_hash == hashed
-        if unchanged:
+        if unchanged:  # checked when it was stored
             return Digested(payload["job_id"], hashed, state, None)
-        digested = Digested(payload["job_id"], hashed, state, to_json(payload).decode())
+        check_limits(state, _context(workspace_id, fetched))
+        text = to_json(payload, inf_nan_mode="null").decode()
+        digested = Digested(payload["job_id"], hashed, state, text)
         on_change(_new_contribution(fetched, digested), state)
         return digested
 
     return digest
 
 
-def _count(summary: SyncSummary, results: list[NamespaceFetch]) -> None:
-    for result in results:
-        if result.listing_error is not None:
-            summary.namespaces_failed += 1
-            summary.errors.append(str(result.listing_error))
-        summary.deployments += len(result.deployments)
-        summary.without_job += result.without_job
-        summary.jobs_total += sum(1 for d in result.deployments if d.has_job)
-        for d in result.failed:
-            summary.jobs_failed += 1
-            summary.errors.append(str(d.error))
+def _count(summary: SyncSummary, results: list[NamespaceFetch], at: datetime) -> None:
+    """The summary's counts, status and failures from the fetch results (counted afresh)."""
+    summary.namespaces_failed = sum(1 for r in results if not r.listed)
+    summary.deployments = sum(len(r.deployments) for r in results)
+    summary.without_job = sum(r.without_job for r in results)
+    summary.jobs_total = sum(1 for r in results for d in r.deployments if d.has_job)
+    summary.jobs_failed = sum(len(r.failed) for r in results)
+    summary.failures = failures_of(results, at)
+    summary.errors = [f.describe() for f in summary.failures]
     if results and summary.namespaces_failed == len(results):
         summary.status = "failed"
     elif summary.namespaces_failed or summary.jobs_failed:
@@ -552,6 +687,14 @@ def _stored_state(workspace_id: str, contribution: store.StoredContribution) -> 
 
 def _key(fetched: DeploymentFetch) -> Key2:
     return (fetched.namespace, fetched.deployment.deployment_id)
+
+
+def _context(workspace_id: str, fetched: DeploymentFetch) -> ApiContext:
+    job_id = fetched.job.job_id if fetched.job is not None else None
+    deployment = fetched.deployment
+    return ApiContext(
+        workspace_id, fetched.namespace, deployment.deployment_id, job_id, deployment.name or None
+    )
 
 
 def stored_payload(fetched: DeploymentFetch) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from exporter.errors import ApiContext, PayloadError
+from exporter.storable import storable
 
 # Epoch values above this are milliseconds: 1e11 seconds is the year 5138.
 _MILLISECONDS_THRESHOLD = 100_000_000_000
@@ -59,8 +60,11 @@ def _epoch(value: object) -> object:
     return value
 
 
-def _dict_or_empty(value: object) -> object:
-    return {} if value is None else value
+def _storable_dict(value: object) -> object:
+    """Free-form maps become JSON columns: nothing in them may be non-finite (see storable)."""
+    if value is None:
+        return {}
+    return storable(value) if isinstance(value, dict) else value
 
 
 def _list_or_empty(value: object) -> object:
@@ -85,7 +89,7 @@ EpochTime = Annotated[
     Annotated[datetime, Strict(False)] | Annotated[datetime | None, BeforeValidator(_epoch)],
     _RUST_FIRST,
 ]
-FreeForm = Annotated[dict[str, Any], BeforeValidator(_dict_or_empty)]
+FreeForm = Annotated[dict[str, Any], BeforeValidator(_storable_dict)]
 T = TypeVar("T")
 ListOf = Annotated[list[T], BeforeValidator(_list_or_empty)]
 

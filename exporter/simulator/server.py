@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from exporter import signing
+from exporter.simulator.poison import POISONS
 from exporter.simulator.world import SimDeployment, World
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,14 @@ class Faults:
     # Job IDs whose GetLineageInfo fails: "error" (HTTP 500 every time), "malformed" (not JSON),
     # "bad-shape" (wrong types), "refused" (HTTP 200 with success false and an error code)
     job_faults: dict[str, str] = field(default_factory=dict)
-    # Job IDs whose GetLineageInfo answers HTTP 200 with exactly this JSON body (any value).
+    # Job IDs whose GetLineageInfo answers HTTP 200 with exactly this body (a JSON value, or
+    # bytes sent as they are).
     job_bodies: dict[str, Any] = field(default_factory=dict)
+    # Job IDs whose lineage is served through a poison (simulator.poison.POISONS, by name).
+    poisoned: dict[str, str] = field(default_factory=dict)
+    # The share of jobs whose lineage is poisoned, each with a poison of its own: chosen from
+    # the job ID, so a job keeps its poison (and its fate) from run to run, like a real API.
+    bad_rate: float = 0.0
     # Namespaces whose ListDeployments fails with HTTP 500.
     failing_namespaces: set[str] = field(default_factory=set)
     # The next N requests are throttled (then requests succeed again).
@@ -402,7 +410,7 @@ class Simulator:
         if params.get("idType") != "JOB" or not job_id:
             return 400, _api_error(400, "InvalidParameter", "id and idType=JOB are required")
         if job_id in self.faults.job_bodies:
-            return 200, json.dumps(self.faults.job_bodies[job_id]).encode()
+            return 200, _encode(self.faults.job_bodies[job_id])
         fault = self.faults.job_faults.get(job_id)
         if fault == "error":
             return 500, _api_error(500, "InternalError", f"lineage of job {job_id} unavailable")
@@ -418,7 +426,20 @@ class Simulator:
         )
         if fault == "bad-shape":
             data["nodes"] = [{"catalogName": "c", "databaseName": "d", "tables": "oops"}]
+        poison = self.faults.poisoned.get(job_id) or self._chosen_poison(job_id)
+        if poison is not None:
+            return 200, POISONS[poison](data)
         return 200, _ok(data)
+
+    def _chosen_poison(self, job_id: str) -> str | None:
+        """The poison `bad_rate` gives this job, if any (the same every time it is asked)."""
+        if not self.faults.bad_rate:
+            return None
+        roll = zlib.crc32(job_id.encode())
+        if (roll % 10_000) / 10_000 >= self.faults.bad_rate:
+            return None
+        names = sorted(POISONS)
+        return names[(roll // 10_000) % len(names)]
 
 
 class _Server(ThreadingHTTPServer):

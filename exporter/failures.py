@@ -1,0 +1,98 @@
+"""What failed in a run, one record per namespace listing, deployment or job (pure).
+
+The same records make the sync's summary, the run's `error_summary`, the log and the
+`lineage_job_failures` view, so each names the failure the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from exporter.errors import ApiError, ExporterError, FetchCancelled, PayloadError, RowsRefused
+
+if TYPE_CHECKING:  # the store records failures without depending on the client
+    from exporter.extract import NamespaceFetch
+
+# Where a failure happened: a namespace's listing (whatever went wrong with it), a deployment's
+# ListJobs call, a job's GetLineageInfo call, or a body that arrived but that the exporter or
+# the database could not take (its shape, a name too long to store, rows the database refused).
+STAGES = ("list_deployments", "list_jobs", "lineage", "payload")
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """One namespace listing, deployment or job that failed in a run, and why."""
+
+    namespace: str
+    deployment_id: str | None
+    deployment_name: str | None
+    job_id: str | None
+    stage: str
+    error: str
+    failed_at: datetime
+
+    def name(self) -> str:
+        """Which one failed, briefly: `namespace/deployment (name) job J [stage]`."""
+        what = self.namespace
+        if self.deployment_id:
+            what += f"/{_short(self.deployment_id)}"
+            if self.deployment_name:
+                what += f" ({_short(self.deployment_name)})"
+        if self.job_id:
+            what += f" job {_short(self.job_id)}"
+        return f"{what} [{self.stage}]"
+
+    def describe(self) -> str:
+        """`stage: error`; the error names the workspace, namespace, deployment and job."""
+        return f"{self.stage}: {self.error}"
+
+
+def stage_of(error: ExporterError) -> str:
+    """The stage a deployment's or job's failure belongs to (see STAGES)."""
+    if isinstance(error, PayloadError | RowsRefused):
+        return "payload"
+    if isinstance(error, ApiError) and error.action == "ListJobs":
+        return "list_jobs"
+    return "lineage"
+
+
+def failures_of(results: Iterable[NamespaceFetch], at: datetime) -> list[JobFailure]:
+    """Every failure in a run's fetch results; a listing failure is dated `at` (the run's end
+    of fetching), a deployment's when its fetch ended. Cancelled fetches are not failures of
+    their own (the run itself fails)."""
+    failures: list[JobFailure] = []
+    for result in results:
+        if result.listing_error is not None:
+            error = str(result.listing_error)
+            failures.append(
+                JobFailure(result.namespace, None, None, None, "list_deployments", error, at)
+            )
+            continue
+        for fetch in result.failed:
+            assert fetch.error is not None
+            if isinstance(fetch.error, FetchCancelled):
+                continue
+            failures.append(
+                JobFailure(
+                    result.namespace,
+                    fetch.deployment.deployment_id,
+                    fetch.deployment.name or None,
+                    fetch.job.job_id if fetch.job is not None else _job_of(fetch.error),
+                    stage_of(fetch.error),
+                    str(fetch.error),
+                    fetch.fetched_at,
+                )
+            )
+    return failures
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _job_of(error: ExporterError) -> str | None:
+    context = getattr(error, "context", None)
+    return getattr(context, "job", None)
