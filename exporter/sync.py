@@ -31,6 +31,7 @@ from exporter.config import (
 from exporter.early import EarlyWriter, Written
 from exporter.errors import (
     ApiContext,
+    DataRefused,
     ExporterError,
     FetchCancelled,
     PayloadError,
@@ -370,8 +371,8 @@ def _without_refused(
     Validation before writing should leave the database nothing to refuse; this is the net
     under it. The culprits are found by halves, each half written in a transaction that is
     rolled back: about 2 log2(n) trial writes per culprit, of ever fewer rows. A refusal that
-    no contribution explains alone (a write that fails even without any changed one) is
-    raised as it was.
+    no contribution explains alone (a write that fails even without any changed one, or that
+    refuses every one of several alike) fails the run as before: nothing is written.
     """
     log.warning(
         "workspace %s: the database refused the run's rows (%s); finding the jobs responsible",
@@ -399,12 +400,16 @@ def _without_refused(
             raise
         return None
 
+    unexplained = DataRefused(
+        f"database refused the run's rows, and no job's rows alone: {_first_line(refusal)}"
+    )
     if trial(set()) is not None:
-        raise refusal
+        raise unexplained from refusal
     refused: dict[Key2, Exception] = {}
     _bisect(changed, trial, refused)
-    if not refused:
-        raise refusal
+    # Every one of several refused alone says more about the write than about the data.
+    if not refused or len(refused) == len(changed) > 1:
+        raise unexplained from refusal
     return _failed(run.workspace.id, results, refused)
 
 

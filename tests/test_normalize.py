@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.normalize import JobIdentity, content_hash, normalize
+import pytest
+
+from exporter.errors import ApiContext, PayloadError
+from exporter.normalize import JobIdentity, State, check_limits, content_hash, normalize
+from exporter.storable import MAX_ID_BYTES, MAX_NAME_BYTES
 from exporter.wire import LineageInfo
 
 JOB = JobIdentity("ns", "dep-1", "my-job", "job-1")
@@ -129,3 +133,60 @@ def test_content_hash_follows_the_content() -> None:
     assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"a": 1, "b": [1, 2]})
     assert content_hash({"a": 1}) != content_hash({"a": 2})
     assert content_hash({"a": [1, 2]}) != content_hash({"a": [2, 1]})
+
+
+# -- limits on what is stored -----------------------------------------------------------------
+
+CONTEXT = ApiContext("ws", "ns", "dep-1", "job-1", "my-job")
+
+
+def limited(**change: Any) -> State:
+    """The rows of a one-table payload whose table, column or edge parts are replaced."""
+    table = change.get("table", "orders")
+    column = change.get("column", "id")
+    data = {
+        "nodes": [
+            {
+                "catalogName": change.get("catalog", "paimon"),
+                "databaseName": "ods",
+                "tables": [{"tableName": table, "columns": [{"columnName": column}]}],
+            }
+        ],
+        "edges": {
+            "tableLineage": [
+                {
+                    "source": change.get("source", "kafka://topic"),
+                    "destination": f"paimon.ods.{table}",
+                    "jobId": change.get("job_id", "job-1"),
+                }
+            ]
+        },
+    }
+    return normalize(JOB, LineageInfo.model_validate(data))
+
+
+def test_names_within_the_limits_pass() -> None:
+    check_limits(limited(table="t" * 300, column="c" * 300), CONTEXT)
+    check_limits(limited(source="kafka://" + "e" * (MAX_NAME_BYTES - 8)), CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"table": "t" * MAX_NAME_BYTES}, "tableName"),
+        ({"catalog": "c" * MAX_NAME_BYTES}, "tableName"),
+        ({"column": "c" * (MAX_NAME_BYTES - len("paimon.ods.orders"))}, "columnName"),
+        ({"column": "🚀" * 300}, "columnName"),  # 300 characters, 1,200 bytes
+        ({"source": "kafka://" + "e" * MAX_NAME_BYTES}, "edges.tableLineage.source"),
+        ({"job_id": "j" * (MAX_ID_BYTES + 1)}, "edges.tableLineage.jobId"),
+    ],
+)
+def test_a_name_too_long_to_store_names_the_job_and_the_field(
+    change: dict[str, str], field: str
+) -> None:
+    with pytest.raises(PayloadError) as caught:
+        check_limits(limited(**change), CONTEXT)
+    assert caught.value.field == field
+    message = str(caught.value)
+    assert "deployment dep-1 (my-job)" in message and "job job-1" in message
+    assert "bytes; at most" in message

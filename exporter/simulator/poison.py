@@ -37,8 +37,24 @@ def _tables(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [t for node in data["nodes"] for t in node["tables"]]
 
 
-def _first_column(data: dict[str, Any]) -> dict[str, Any]:
-    return next(c for t in _tables(data) for c in t["columns"])
+def _extra_table(
+    data: dict[str, Any], name: str = "poisoned", database: str = "poison_db", **table: Any
+) -> dict[str, Any]:
+    """`data` (a copy) with one more table of this job's own, in a node of its own: what the
+    poison puts there is stored as sent (an attribute of a table that other jobs report too
+    could lose the merge to theirs)."""
+    data = copy.deepcopy(data)
+    columns = table.pop("columns", [{"columnName": "id", "columnType": "BIGINT"}])
+    data["nodes"].append(
+        {
+            "catalogName": "poison_catalog",
+            "databaseName": database,
+            "isTemporary": False,
+            "connector": "print",
+            "tables": [{"tableName": name, "columns": columns, **table}],
+        }
+    )
+    return data
 
 
 def nul_everywhere(data: dict[str, Any]) -> Any:
@@ -69,7 +85,7 @@ def _long_name(field: str) -> Poison:
         elif field == "tableName":
             _tables(data)[0]["tableName"] = "t" * LONG
         elif field == "columnName":
-            _first_column(data)["columnName"] = "c" * LONG
+            next(c for t in _tables(data) for c in t["columns"])["columnName"] = "c" * LONG
         elif field == "edge":
             data["edges"]["tableLineage"].append(
                 {"source": "kafka://" + "e" * LONG, "destination": "x", "jobId": None}
@@ -85,30 +101,22 @@ def _long_name(field: str) -> Poison:
 
 def readable_long_table_name(data: dict[str, Any]) -> Any:
     """A table name of 300 characters: long, but within what is stored."""
-    data = copy.deepcopy(data)
-    _tables(data)[0]["tableName"] = "orders_" + "x" * 293
-    return ok(data)
+    return ok(_extra_table(data, "orders_" + "x" * 293))
 
 
 def hostile_names(data: dict[str, Any]) -> Any:
     """Quotes, SQL, emoji, newlines and markup in names."""
-    data = copy.deepcopy(data)
-    _tables(data)[0]["tableName"] = HOSTILE
-    _first_column(data)["columnName"] = HOSTILE
-    data["nodes"][0]["databaseName"] = "db'; DROP TABLE columns; --"
-    return ok(data)
+    columns = [{"columnName": HOSTILE, "columnType": "STRING"}]
+    return ok(_extra_table(data, HOSTILE, "db'; DROP TABLE columns; --", columns=columns))
 
 
 def two_megabyte_value(data: dict[str, Any]) -> Any:
-    data = copy.deepcopy(data)
-    _tables(data)[0]["properties"]["huge"] = "v" * 2_000_000
-    return ok(data)
+    return ok(_extra_table(data, properties={"huge": "v" * 2_000_000}))
 
 
 def long_column_type(data: dict[str, Any]) -> Any:
-    data = copy.deepcopy(data)
-    _first_column(data)["columnType"] = "ROW<" + ", ".join(f"f{i} INT" for i in range(12_000)) + ">"
-    return ok(data)
+    row = "ROW<" + ", ".join(f"f{i} INT" for i in range(12_000)) + ">"
+    return ok(_extra_table(data, columns=[{"columnName": "nested", "columnType": row}]))
 
 
 def wrong_types(data: dict[str, Any]) -> Any:
@@ -132,30 +140,26 @@ def invalid_utf8(data: dict[str, Any]) -> Any:
 
 def lone_surrogate(data: dict[str, Any]) -> Any:
     """`\\ud800` without its pair, as an escape (the only way JSON text can carry one)."""
-    marked = copy.deepcopy(data)
-    _first_column(marked)["description"] = "before-LONE-after"
-    return json.dumps(ok(marked)).encode().replace(b"LONE", b"\\ud800", 1)
+    columns = [{"columnName": "id", "description": "before-LONE-after"}]
+    text = json.dumps(ok(_extra_table(data, columns=columns))).encode()
+    return text.replace(b"LONE", b"\\ud800", 1)
 
 
 def deep_nesting(data: dict[str, Any], levels: int = 10_000) -> Any:
-    marked = copy.deepcopy(data)
-    _tables(marked)[0]["properties"]["deep"] = "DEEP"
-    text = json.dumps(ok(marked)).encode()
+    text = json.dumps(ok(_extra_table(data, properties={"deep": "DEEP"}))).encode()
     return text.replace(b'"DEEP"', b"[" * levels + b"]" * levels, 1)
 
 
 def duplicate_keys(data: dict[str, Any]) -> Any:
     """A key sent twice in one object: the last one counts (as in most JSON parsers)."""
-    marked = copy.deepcopy(data)
-    _tables(marked)[0]["tableName"] = "DUPLICATE"
-    text = json.dumps(ok(marked)).encode()
+    text = json.dumps(ok(_extra_table(data, "DUPLICATE"))).encode()
     return text.replace(b'"DUPLICATE"', b'"first_name", "tableName": "second_name"', 1)
 
 
 def table_listed_twice(data: dict[str, Any]) -> Any:
     """One table listed twice in a node, with different columns: both sets of columns count."""
-    data = copy.deepcopy(data)
-    node = data["nodes"][0]
+    data = _extra_table(data, "twice")
+    node = data["nodes"][-1]
     twin = copy.deepcopy(node["tables"][0])
     twin["columns"] = [{"columnName": "only_in_the_twin", "columnType": "STRING"}]
     node["tables"].append(twin)
@@ -172,9 +176,8 @@ def edge_of_another_job(data: dict[str, Any]) -> Any:
 
 
 def huge_number(data: dict[str, Any]) -> Any:
-    marked = copy.deepcopy(data)
-    _tables(marked)[0]["properties"]["parallelism"] = "HUGE"
-    return json.dumps(ok(marked)).encode().replace(b'"HUGE"', b"1e400", 1)
+    text = json.dumps(ok(_extra_table(data, properties={"parallelism": "HUGE"}))).encode()
+    return text.replace(b'"HUGE"', b"1e400", 1)
 
 
 POISONS: dict[str, Poison] = {
