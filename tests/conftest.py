@@ -302,9 +302,14 @@ SNAPSHOT_VIEWS = {
 
 
 def hashable(row: tuple[object, ...]) -> tuple[object, ...]:
+    """A row alike on both databases: JSON objects as sorted text, booleans as integers."""
+
     def one(value: object) -> object:
-        if isinstance(value, str) and value.startswith(("{", "[")):
-            value = json.loads(value)  # SQLite returns JSON as text
+        if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+            try:
+                value = json.loads(value)  # SQLite returns JSON as text
+            except ValueError:
+                pass  # a name that only looks like JSON
         if isinstance(value, dict | list):
             return json.dumps(value, sort_keys=True)
         if isinstance(value, bool):

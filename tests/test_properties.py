@@ -134,3 +134,86 @@ def test_a_sync_survives_any_lineage_body(sqlite_harness: Harness, body: Any) ->
     else:
         assert run["status"] == "succeeded"
     h.sim.faults.job_bodies.clear()
+
+
+# -- any text in every string field: SQLite and PostgreSQL store the same -------------------------
+
+# Any character at all (surrogates included), and often the ones databases are particular about.
+PARTICULAR = ["\x00", "\ud800", "\udfff", "'", '"', ";", "\\", "\n", "%", "🚀", "\ufffd"]
+any_text = st.text(
+    alphabet=st.sampled_from(PARTICULAR) | st.characters(exclude_categories=()),
+    min_size=1,  # an empty table or column name is refused by validation, rightly
+    max_size=12,
+)
+STRUCTURE = {"success", "httpCode", "errorCode", "errorMessage", "requestId", "data", "nodes",
+             "tables", "columns", "edges", "tableLineage", "columnLineage", "jobInfos",
+             "isTemporary", "nullable", "createdAt", "modifiedAt"}  # fmt: skip
+
+
+def with_texts(value: Any, texts: list[str], at: list[int]) -> Any:
+    """`value` with every string (and every key of a free-form map) replaced by the next text."""
+
+    def next_text() -> str:
+        at[0] += 1
+        return texts[at[0] % len(texts)]
+
+    if isinstance(value, str):
+        return next_text()
+    if isinstance(value, list):
+        return [with_texts(v, texts, at) for v in value]
+    if isinstance(value, dict):
+        return {
+            (k if k in STRUCTURE or not _free_form(value) else next_text()): (
+                v if k in STRUCTURE and not isinstance(v, dict | list) else with_texts(v, texts, at)
+            )
+            for k, v in value.items()
+        }
+    return value
+
+
+def _free_form(mapping: dict[str, Any]) -> bool:
+    """A map whose keys are data (with options, properties), not the API's field names."""
+    return not ({"tableName", "columnName", "catalogName", "source", "id", "nodes"} & set(mapping))
+
+
+@pytest.fixture
+def both_databases(sim_env: Any, sqlite_url: str, pg_url: str, tmp_path: Any) -> Any:
+    from conftest import write_config
+
+    harnesses = [
+        Harness(
+            sim_env, url, write_config(tmp_path / f"{name}.toml", sim_env, url, max_attempts="1")
+        )
+        for name, url in (("sqlite", sqlite_url), ("pg", pg_url))
+    ]
+    yield harnesses
+    for h in harnesses:
+        h.engine.dispose()
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(texts=st.lists(any_text, min_size=1, max_size=30))
+def test_any_text_anywhere_is_stored_alike_on_sqlite_and_postgresql(
+    both_databases: list[Harness], texts: list[str]
+) -> None:
+    from conftest import assert_consistent, snapshot
+
+    from exporter.simulator.poison import ok
+
+    sqlite_h, pg_h = both_databases
+    world = sqlite_h.world
+    ns = "default-namespace"
+    deployment = next(d for d in world.namespaces[ns].deployments.values() if d.jobs)
+    assert deployment.current_job is not None
+    job = deployment.current_job.id
+    data = with_texts(world.lineage(ns, deployment, job), texts, [0])
+    sqlite_h.sim.faults.job_bodies[job] = ok(data)
+    # No exception escapes, and every such text is storable: the job is stored on both.
+    assert [h.sync() for h in both_databases] == [0, 0]
+    assert snapshot(sqlite_h) == snapshot(pg_h)
+    for h in both_databases:
+        assert_consistent(h)
