@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+import pytest
 
 from exporter.extract import DeploymentFetch, FetchCount, fetch_workspace
 from exporter.simulator import Simulator
@@ -70,3 +73,39 @@ def test_fetch_count_tells_what_is_outstanding_and_passes_progress_on(
     assert inner.total == deployments == len(inner.done) > 0
     count.listed(3)
     assert count.outstanding() == 3
+
+
+class InvariantRecorder(ProgressRecorder):
+    """Fails a fetch reported before the page that holds it was counted as listed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ahead: list[tuple[int, int]] = []
+
+    def fetched(self, fetch: DeploymentFetch) -> None:
+        super().fetched(fetch)
+        if len(self.done) > self.total:
+            self.ahead.append((len(self.done), self.total))
+
+
+def test_a_page_is_counted_as_listed_before_any_of_its_fetches_ends(
+    make_client: Any, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never `1/0 deployments fetched`: a page is counted before its fetches start. Fetches
+    that end at once and a thread switch every microsecond make the old order show."""
+    from exporter import extract
+
+    monkeypatch.setattr(
+        extract, "fetch_deployment", lambda client, ns, deployment: DeploymentFetch(ns, deployment)
+    )
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with make_client(concurrency=8) as client:
+            for _ in range(30):
+                seen = InvariantRecorder()
+                fetch_workspace(client, progress=seen)
+                assert seen.ahead == []
+                assert len(seen.done) == seen.total > 0
+    finally:
+        sys.setswitchinterval(interval)
