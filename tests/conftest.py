@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -306,10 +307,8 @@ def hashable(row: tuple[object, ...]) -> tuple[object, ...]:
 
     def one(value: object) -> object:
         if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
-            try:
+            with contextlib.suppress(ValueError):  # else a name that only looks like JSON
                 value = json.loads(value)  # SQLite returns JSON as text
-            except ValueError:
-                pass  # a name that only looks like JSON
         if isinstance(value, dict | list):
             return json.dumps(value, sort_keys=True)
         if isinstance(value, bool):
