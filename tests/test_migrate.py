@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from conftest import Harness, hashable, snapshot, write_config
 from sqlalchemy import inspect
 
 from exporter import migrate
 from exporter.models import Base
+from exporter.simulator import Simulator
 from exporter.store import make_engine
 
 VIEWS = {
@@ -54,3 +58,68 @@ def test_require_current_tells_the_user_what_to_run(empty_db_url: str) -> None:
 
     with pytest.raises(StoreError, match="db upgrade"):
         migrate.require_current(make_engine(empty_db_url))
+
+
+def test_0007_up_and_down_on_real_history_keeps_every_answer_and_grant(
+    sim_env: Simulator, db_url: str, tmp_path: Path
+) -> None:
+    """Names become text (PostgreSQL) through views dropped and made again: every as-of answer,
+    the change feed and a BI role's grants are as they were, both ways."""
+    h = Harness(sim_env, db_url, write_config(tmp_path / "c.toml", sim_env, db_url))
+    for _ in range(3):
+        assert h.sync() == 0
+        sim_env.world.advance(changes=6)
+    instants = [r[0] for r in h.rows("SELECT started_at FROM lineage_sync_runs ORDER BY run_id")]
+    postgresql = db_url.startswith("postgresql")
+    if postgresql:
+        _grant_the_reader_role(db_url)
+
+    def answers() -> list[object]:
+        feed = h.rows("SELECT * FROM lineage_changes ORDER BY 1, 2, 3, 4, 5, 6")
+        return [snapshot(h, t) for t in instants] + [snapshot(h), sorted(map(hashable, feed))]
+
+    before = answers()
+    h.engine.dispose()
+    migrate.downgrade(db_url, "0006")
+    assert "lineage_job_failures" not in inspect(h.engine).get_view_names()
+    assert answers() == before
+    if postgresql:
+        assert _name_type(h) == "character varying" and _reader_can_read(db_url, "tables")
+    h.engine.dispose()
+    migrate.upgrade(db_url)
+    assert answers() == before
+    if postgresql:
+        assert _name_type(h) == "text"
+        assert _reader_can_read(db_url, "tables") and _reader_can_read(db_url, "job_failures")
+    h.engine.dispose()
+
+
+def _grant_the_reader_role(db_url: str) -> None:
+    import psycopg
+
+    script = (migrate.PROJECT_ROOT / "docs" / "readonly-role.sql").read_text(encoding="utf-8")
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute(script)  # type: ignore[arg-type]
+
+
+def _reader_can_read(db_url: str, view: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute("SET ROLE lineage_reader")
+        try:
+            conn.execute(
+                f"SELECT count(*) FROM lineage_{view}_current"
+                if view == "tables"
+                else f"SELECT count(*) FROM lineage_{view}"
+            )  # type: ignore[arg-type]
+        except psycopg.errors.InsufficientPrivilege:
+            return False
+    return True
+
+
+def _name_type(h: Harness) -> object:
+    return h.scalar(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'tables' AND column_name = 'name'"
+    )

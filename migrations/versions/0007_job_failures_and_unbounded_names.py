@@ -63,9 +63,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_job_failures"),
     )
     op.create_index("ix_job_failures_run_id", "job_failures", ["run_id"])
-    if op.get_bind().dialect.name == "postgresql":
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    if postgresql:
         _set_types({table: dict.fromkeys(columns, "text") for table, columns in WIDENED.items()})
     op.execute(FAILURES_VIEW)
+    if postgresql:  # whoever reads the runs (a BI role) reads their failures too
+        for grantee, privilege in _grants().get("lineage_sync_runs", []):
+            _grant(privilege, "lineage_job_failures", grantee)
 
 
 def downgrade() -> None:
@@ -83,22 +87,19 @@ def downgrade() -> None:
 
 def _set_types(types: dict[str, dict[str, str]]) -> None:
     """ALTER the columns' types with the lineage views out of the way (PostgreSQL)."""
-    bind = op.get_bind()
-    views = bind.execute(
-        sa.text(
-            "SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c "
-            "JOIN pg_namespace s ON s.oid = c.relnamespace "
-            "WHERE c.relkind = 'v' AND s.nspname = current_schema() "
-            "AND c.relname LIKE 'lineage\\_%' ORDER BY c.oid"
+    views = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c "
+                "JOIN pg_namespace s ON s.oid = c.relnamespace "
+                "WHERE c.relkind = 'v' AND s.nspname = current_schema() "
+                "AND c.relname LIKE 'lineage\\_%' ORDER BY c.oid"
+            )
         )
-    ).all()
-    grants = bind.execute(
-        sa.text(
-            "SELECT table_name, grantee, privilege_type FROM information_schema.role_table_grants "
-            "WHERE table_schema = current_schema() AND table_name LIKE 'lineage\\_%' "
-            "AND grantee <> current_user"
-        )
-    ).all()
+        .all()
+    )
+    grants = _grants()
     for name, _ in reversed(views):  # dependants first
         op.execute(f"DROP VIEW {_quoted(name)}")
     for table, columns in types.items():
@@ -106,10 +107,30 @@ def _set_types(types: dict[str, dict[str, str]]) -> None:
             op.execute(f"ALTER TABLE {_quoted(table)} ALTER COLUMN {_quoted(column)} TYPE {type_}")
     for name, definition in views:  # in creation order: what a view reads exists before it
         op.execute(f"CREATE VIEW {_quoted(name)} AS {definition}")
-    for view, grantee, privilege in grants:
-        # Names from the catalog, quoted; the privilege is one of PostgreSQL's own keywords.
-        to = "PUBLIC" if grantee == "PUBLIC" else _quoted(grantee)
-        op.execute(f"GRANT {privilege} ON {_quoted(view)} TO {to}")
+    for view, granted in grants.items():
+        for grantee, privilege in granted:
+            _grant(privilege, view, grantee)
+
+
+def _grants() -> dict[str, list[tuple[str, str]]]:
+    """view -> (grantee, privilege) granted on the lineage views to roles other than their owner."""
+    rows = op.get_bind().execute(
+        sa.text(
+            "SELECT table_name, grantee, privilege_type FROM information_schema.role_table_grants "
+            "WHERE table_schema = current_schema() AND table_name LIKE 'lineage\\_%' "
+            "AND grantee <> current_user"
+        )
+    )
+    grants: dict[str, list[tuple[str, str]]] = {}
+    for view, grantee, privilege in rows:
+        grants.setdefault(view, []).append((grantee, privilege))
+    return grants
+
+
+def _grant(privilege: str, view: str, grantee: str) -> None:
+    # Names from the catalog, quoted; the privilege is one of PostgreSQL's own keywords.
+    to = "PUBLIC" if grantee == "PUBLIC" else _quoted(grantee)
+    op.execute(f"GRANT {privilege} ON {_quoted(view)} TO {to}")
 
 
 def _quoted(name: str) -> str:
