@@ -19,10 +19,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, Subquery, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from exporter.models import SyncRun
+from exporter.models import JobFailure, SyncRun
 from exporter.sync import SyncSummary
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ def health(
                     latest, latest.c.run_id == SyncRun.id
                 )
             ).all()
+            failed = _failed_in(conn, latest)
     except SQLAlchemyError as exc:
         return False, [f"database unreachable: {type(exc).__name__}"]
     last = {ws: (status, finished) for ws, status, finished in rows}
@@ -116,13 +117,40 @@ def health(
             continue
         status, finished = last[ws]
         if status != "succeeded":
-            reasons.append(f"workspace {ws}: last run {status}")
+            reasons.append(f"workspace {ws}: last run {status}{_which(failed.get(ws, []))}")
         elif finished is None or now - finished > 2 * interval:
             reasons.append(
                 f"workspace {ws}: last success at {finished:%Y-%m-%dT%H:%M:%SZ}, "
                 f"more than two intervals ({2 * interval}) ago"
             )
     return not reasons, reasons
+
+
+def _failed_in(conn: Connection, latest: Subquery) -> dict[str, list[str]]:
+    """workspace -> what failed in its latest run (lineage_job_failures), briefly."""
+    rows = conn.execute(
+        select(
+            latest.c.workspace_id,
+            JobFailure.namespace,
+            JobFailure.deployment_name,
+            JobFailure.deployment_id,
+            JobFailure.stage,
+        )
+        .join(latest, latest.c.run_id == JobFailure.run_id)
+        .order_by(JobFailure.id)
+    ).all()
+    failed: dict[str, list[str]] = {}
+    for ws, namespace, name, deployment_id, stage in rows:
+        what = f"{namespace}/{name or deployment_id}" if deployment_id else namespace
+        failed.setdefault(ws, []).append(f"{what[:80]} [{stage}]")
+    return failed
+
+
+def _which(failed: list[str], most: int = 3) -> str:
+    if not failed:
+        return ""
+    more = f", and {len(failed) - most} more" if len(failed) > most else ""
+    return f" ({len(failed)} failed: {', '.join(failed[:most])}{more}; see lineage_job_failures)"
 
 
 class HealthServer:

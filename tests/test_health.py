@@ -145,7 +145,8 @@ def test_daemon_serves_healthz_and_metrics(
             while (answer := _get(f"{base}/healthz"))[0] != 503:
                 assert time.monotonic() < deadline + 30, log.read_text()
                 time.sleep(0.2)
-            assert "last run partial" in answer[1]
+            assert "last run partial (1 failed: " in answer[1]
+            assert f"/{deployment.name} [lineage]; see lineage_job_failures)" in answer[1]
             assert _get(f"{base}/nothing")[0] == 404
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=15) == 0
