@@ -6,15 +6,17 @@ The same records make the sync's summary, the run's `error_summary`, the log and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from exporter.errors import ApiError, ExporterError, FetchCancelled, PayloadError, RowsRefused
 
 if TYPE_CHECKING:  # the store records failures without depending on the client
     from exporter.extract import NamespaceFetch
+
+K = TypeVar("K", bound=Hashable)
 
 # Where a failure happened: a namespace's listing (whatever went wrong with it), a deployment's
 # ListJobs call, a job's GetLineageInfo call, or a body that arrived but that the exporter or
@@ -96,3 +98,25 @@ def _short(text: str, limit: int = 60) -> str:
 def _job_of(error: ExporterError) -> str | None:
     context = getattr(error, "context", None)
     return getattr(context, "job", None)
+
+
+def culprits(
+    together: Sequence[K], trial: Callable[[set[K]], Exception | None]
+) -> dict[K, Exception]:
+    """The items of `together` (refused as a whole) that `trial` refuses alone, each with its
+    refusal, found by halves: `trial(items)` returns the refusal of a write of just those
+    items, or None. A culprit costs about 2 log2(n) trials, of ever fewer items; refusals
+    that only a combination of items causes are not found (the caller decides what then)."""
+    found: dict[K, Exception] = {}
+    half = len(together) // 2
+    for part in (together[:half], together[half:]):
+        if not part:
+            continue
+        refusal = trial(set(part))
+        if refusal is None:
+            continue
+        if len(part) == 1:
+            found[part[0]] = refusal
+        else:
+            found.update(culprits(part, trial))
+    return found

@@ -174,7 +174,7 @@ def is_refusal(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _REFUSALS):
+        if isinstance(current, (DataRefused, *_REFUSALS)):
             return True
         orig = getattr(current, "orig", None)
         current = orig if isinstance(orig, BaseException) else current.__cause__

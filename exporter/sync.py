@@ -45,7 +45,7 @@ from exporter.extract import (
     Progress,
     fetch_workspace,
 )
-from exporter.failures import JobFailure, failures_of
+from exporter.failures import JobFailure, culprits, failures_of
 from exporter.history import Changes, Ranked, diff, keys_of, merge, reconcile, restrict
 from exporter.history import CurrentState as CurrentStateRows
 from exporter.lease import workspace_lease
@@ -405,32 +405,11 @@ def _without_refused(
     )
     if trial(set()) is not None:
         raise unexplained from refusal
-    refused: dict[Key2, Exception] = {}
-    _bisect(changed, trial, refused)
+    refused = culprits(changed, trial)
     # Every one of several refused alone says more about the write than about the data.
     if not refused or len(refused) == len(changed) > 1:
         raise unexplained from refusal
     return _failed(run.workspace.id, results, refused)
-
-
-def _bisect(
-    together: list[Key2],
-    trial: Callable[[set[Key2]], Exception | None],
-    refused: dict[Key2, Exception],
-) -> None:
-    """Add to `refused` each contribution of `together` (refused as a whole) that the
-    database refuses alone, with its refusal."""
-    half = len(together) // 2
-    for part in (together[:half], together[half:]):
-        if not part:
-            continue
-        refusal = trial(set(part))
-        if refusal is None:
-            continue
-        if len(part) == 1:
-            refused[part[0]] = refusal
-        else:
-            _bisect(part, trial, refused)
 
 
 def _failed(

@@ -179,12 +179,12 @@ def test_bad_payload_matrix(poison: str, pair: Pair, capsys: pytest.CaptureFixtu
     assert_consistent(h)
 
 
-def test_one_poisoned_job_among_120_fails_alone(
+def test_one_poisoned_job_among_1000_fails_alone(
     sim_env: Simulator, db_url: str, tmp_path: Path
 ) -> None:
     from exporter.simulator import World, WorldSize
 
-    world = World("ws-test", seed=5, size=WorldSize(namespaces=2, deployments_per_namespace=60))
+    world = World("ws-test", seed=5, size=WorldSize(namespaces=2, deployments_per_namespace=500))
     sim_env.world = world
     pair = Pair(sim_env, db_url, tmp_path)
     try:
@@ -235,16 +235,22 @@ def incompressible(length: int) -> str:
     return "".join(rng.choices(string.ascii_letters + string.digits, k=length))
 
 
+@pytest.mark.parametrize("first_sync", [True, False], ids=["first sync", "later sync"])
 def test_rows_the_database_refuses_fail_their_job_alone(
-    pair: Pair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    pair: Pair,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    first_sync: bool,
 ) -> None:
     """The net under validation: with the name limit switched off, a name too large for an
     index is refused by PostgreSQL itself; the run finds the job and stores the rest. (SQLite
-    takes any length, so there the refusal is the crash-at-a-point kind of mock.)"""
-    from exporter import store, sync
+    takes any length, so there the refusal is the crash-at-a-point kind of mock.) A first sync
+    on PostgreSQL writes early, in a thread of its own: the refusal comes from there."""
+    from exporter import early, store, sync
 
     h, ref, sim = pair.h, pair.ref, pair.sim
-    assert h.sync() == 0 and ref.sync() == 0
+    if not first_sync:
+        assert h.sync() == 0 and ref.sync() == 0
     sim.world.advance(changes=6)
     deployment = victim(sim)
     job = job_of(deployment)
@@ -263,7 +269,15 @@ def test_rows_the_database_refuses_fail_their_job_alone(
         monkeypatch.setattr(store, "apply_changes", refuse_the_name)
     capsys.readouterr()
 
+    if first_sync and h.url.startswith("postgresql"):
+        offered: list[object] = []
+        real_offer = early.EarlyWriter.offer
+        monkeypatch.setattr(
+            early.EarlyWriter, "offer", lambda w, *a: (offered.append(a), real_offer(w, *a))[1]
+        )
     assert h.sync() == 1
+    if first_sync and h.url.startswith("postgresql"):
+        assert len(offered) == 10  # every contribution went through the early writer
     run = h.last_run()
     assert (run["status"], run["jobs_failed"]) == ("partial", 1)
     [(_, dep_id, _, job_id, stage, error)] = failures(h, run["run_id"])

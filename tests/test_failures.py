@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
+
+import pytest
 
 from exporter.errors import ApiContext, ApiError, FetchCancelled, PayloadError, RowsRefused
 from exporter.extract import DeploymentFetch, NamespaceFetch
-from exporter.failures import STAGES, failures_of, stage_of
+from exporter.failures import STAGES, culprits, failures_of, stage_of
 from exporter.wire import Deployment, Job
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -95,3 +98,30 @@ def test_a_long_identifier_is_cut_in_names_and_messages() -> None:
     assert failure.deployment_id == long_id  # recorded whole
     assert len(failure.name()) < 120
     assert "(500 characters)" in failure.error and long_id not in failure.error
+
+
+@pytest.mark.parametrize(
+    ("count", "bad"),
+    [(1, {0}), (2, {1}), (1000, {417}), (1000, {0, 999}), (37, {3, 4, 5}), (8, set(range(8)))],
+)
+def test_culprits_are_found_by_halves(count: int, bad: set[int]) -> None:
+    trials: list[set[int]] = []
+
+    def trial(items: set[int]) -> Exception | None:
+        trials.append(items)
+        hit = items & bad
+        return ValueError(f"refused {min(hit)}") if hit else None
+
+    found = culprits(list(range(count)), trial)
+    assert set(found) == bad
+    assert all(str(found[i]) == f"refused {i}" for i in bad)
+    if len(bad) == 1 and count > 1:
+        assert len(trials) <= 2 * math.ceil(math.log2(count))  # not one trial per item
+        assert sum(map(len, trials)) <= 2 * count
+
+
+def test_a_refusal_only_a_combination_causes_finds_no_culprit() -> None:
+    def trial(items: set[int]) -> Exception | None:
+        return ValueError("together") if {1, 6} <= items else None
+
+    assert culprits(list(range(8)), trial) == {}
