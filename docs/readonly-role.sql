@@ -32,11 +32,11 @@ $$;
 
 -- The traversal functions read the tables: they run with their owner's rights, on a fixed
 -- search_path so that a reader cannot substitute objects of their own.
-ALTER FUNCTION lineage_upstream(text, timestamptz, int, text, text)
+ALTER FUNCTION lineage_upstream(text, timestamptz, int, text, text, boolean)
     SECURITY DEFINER SET search_path = public, pg_temp;
-ALTER FUNCTION lineage_downstream(text, timestamptz, int, text, text)
+ALTER FUNCTION lineage_downstream(text, timestamptz, int, text, text, boolean)
     SECURITY DEFINER SET search_path = public, pg_temp;
-REVOKE EXECUTE ON FUNCTION lineage_upstream(text, timestamptz, int, text, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION lineage_downstream(text, timestamptz, int, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lineage_upstream(text, timestamptz, int, text, text) TO lineage_reader;
-GRANT EXECUTE ON FUNCTION lineage_downstream(text, timestamptz, int, text, text) TO lineage_reader;
+REVOKE EXECUTE ON FUNCTION lineage_upstream(text, timestamptz, int, text, text, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lineage_downstream(text, timestamptz, int, text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lineage_upstream(text, timestamptz, int, text, text, boolean) TO lineage_reader;
+GRANT EXECUTE ON FUNCTION lineage_downstream(text, timestamptz, int, text, text, boolean) TO lineage_reader;

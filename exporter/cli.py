@@ -188,6 +188,7 @@ def run_sync(args: argparse.Namespace) -> int:
             progress=progress,
             retention=settings.retention,
             redactor=settings.redaction.redactor,
+            live_statuses=settings.lineage.live_statuses,
         )
         if summary.status != "skipped":
             with run_context(workspace.id, summary.run_id):

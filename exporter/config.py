@@ -127,6 +127,14 @@ class RedactionSettings(_Section):
         return Redactor.with_extra_keys(self.extra_keys)
 
 
+class LineageSettings(_Section):
+    """What counts as live lineage: edges whose carrying job has one of these statuses (the
+    `lineage_live_*` views, `lineage --live`, `diff --live`, `live_only` of the functions).
+    One setting per database: each sync writes it to the `live_job_statuses` table."""
+
+    live_statuses: list[str] = Field(default_factory=lambda: ["RUNNING"], min_length=1)
+
+
 class CredentialSettings(_Section):
     """Where a workspace's credentials are read from: environment variables or a secrets file."""
 
@@ -198,6 +206,7 @@ class Settings(BaseSettings):
     health: HealthSettings = HealthSettings()
     retention: RetentionSettings = RetentionSettings()
     redaction: RedactionSettings = RedactionSettings()
+    lineage: LineageSettings = LineageSettings()
     workspaces: list[WorkspaceSettings] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -171,6 +171,7 @@ class Daemon:
                 stop=self.stop,
                 retention=self.settings.retention,
                 redactor=self.settings.redaction.redactor,
+                live_statuses=self.settings.lineage.live_statuses,
             )
         except ExporterError as exc:
             log.error("workspace %s: sync failed: %s", workspace.id, exc)

@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from exporter.normalize import KINDS, Attrs, Key, State
 
+K = TypeVar("K", bound=tuple[str, ...])
 # kind -> natural key -> (version row id, attributes)
 CurrentState = dict[str, dict[Key, tuple[int, Attrs]]]
 
@@ -96,17 +98,26 @@ def diff(wanted: State, current: CurrentState) -> Changes:
     """Open what is new or changed, close what is gone or changed; unchanged rows write nothing."""
     changes = Changes()
     for kind in KINDS:
-        now_rows = current.get(kind, {})
-        want_rows = wanted[kind]
-        if not now_rows:  # a first load: everything is new (and a lookup per row is costly)
-            changes.opened[kind].extend(want_rows.items())
-            continue
-        for key, (version_id, attrs) in now_rows.items():
-            wanted_attrs = want_rows.get(key)
-            if wanted_attrs is None or wanted_attrs != attrs:
-                changes.closed[kind].append(version_id)
-        for key, attrs in want_rows.items():
-            existing = now_rows.get(key)
-            if existing is None or existing[1] != attrs:
-                changes.opened[kind].append((key, attrs))
+        opened, closed = diff_rows(wanted[kind], current.get(kind, {}))
+        changes.opened[kind].extend(opened)
+        changes.closed[kind].extend(closed)
     return changes
+
+
+def diff_rows(
+    want_rows: dict[K, Attrs], now_rows: dict[K, tuple[int, Attrs]]
+) -> tuple[list[tuple[K, Attrs]], list[int]]:
+    """One kind's (versions to open, version ids to close)."""
+    if not now_rows:  # a first load: everything is new (and a lookup per row is costly)
+        return list(want_rows.items()), []
+    closed = [
+        version_id
+        for key, (version_id, attrs) in now_rows.items()
+        if want_rows.get(key) != attrs  # gone (None) or changed
+    ]
+    opened = [
+        (key, attrs)
+        for key, attrs in want_rows.items()
+        if (existing := now_rows.get(key)) is None or existing[1] != attrs
+    ]
+    return opened, closed

@@ -213,6 +213,13 @@ class Contribution(Base):
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class LiveJobStatus(Base):
+    """A job status that counts as live (`[lineage] live_statuses`; RUNNING by default)."""
+
+    __tablename__ = "live_job_statuses"
+    status: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class JobFailure(Base):
     """A namespace listing, deployment or job that failed in a run, and why (see failures)."""
 
@@ -256,6 +263,7 @@ class TableVersion(_Version, Base):
     __tablename__ = "table_versions"
     __table_args__ = _version_indexes("table_versions", "table_fk")
     table_fk: Mapped[int] = mapped_column(ForeignKey("tables.id"))
+    node_id: Mapped[str | None] = mapped_column(Text)  # the API's ID of the table's node
     table_uid: Mapped[str | None] = mapped_column(UidText)  # the API's table ID
     connector: Mapped[str | None] = mapped_column(UidText)
     is_temporary: Mapped[bool]
@@ -272,6 +280,10 @@ class ColumnVersion(_Version, Base):
     column_native_type: Mapped[str | None] = mapped_column(Text)
     nullable: Mapped[bool | None]
     description: Mapped[str | None] = mapped_column(Text)
+    column_created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    column_modified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    column_creator: Mapped[str | None] = mapped_column(Text)
+    column_modifier: Mapped[str | None] = mapped_column(Text)
 
 
 class JobVersion(_Version, Base):
@@ -284,6 +296,21 @@ class JobVersion(_Version, Base):
     job_id: Mapped[str] = mapped_column(String(128))
     deployment_name: Mapped[str | None] = mapped_column(Text)
     properties: Mapped[dict[str, Any]] = mapped_column(JsonObject)
+    # What ListJobs and ListDeployments say of the job and its deployment (normalize).
+    job_status: Mapped[str | None] = mapped_column(Text)
+    job_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    job_ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    job_created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    engine_version: Mapped[str | None] = mapped_column(Text)
+    execution_mode: Mapped[str | None] = mapped_column(Text)
+    job_creator: Mapped[str | None] = mapped_column(Text)
+    deployment_description: Mapped[str | None] = mapped_column(Text)
+    deployment_labels: Mapped[dict[str, Any] | None] = mapped_column(JsonObject)
+    deployment_creator: Mapped[str | None] = mapped_column(Text)
+    deployment_modifier: Mapped[str | None] = mapped_column(Text)
+    deployment_created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    deployment_modified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    deployment_target: Mapped[str | None] = mapped_column(Text)
 
 
 class TableEdgeVersion(_Version, Base):
@@ -296,3 +323,22 @@ class ColumnEdgeVersion(_Version, Base):
     __tablename__ = "column_edge_versions"
     __table_args__ = _version_indexes("column_edge_versions", "edge_fk")
     edge_fk: Mapped[int] = mapped_column(ForeignKey("column_edges.id"))
+
+
+class DeploymentVersion(_Version, Base):
+    """A listed deployment's attributes, with or without a job (ListDeployments)."""
+
+    __tablename__ = "deployment_versions"
+    __table_args__ = _version_indexes("deployment_versions", "deployment_fk")
+    deployment_fk: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    deployment_name: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JsonObject)
+    engine_version: Mapped[str | None] = mapped_column(Text)
+    execution_mode: Mapped[str | None] = mapped_column(Text)
+    creator: Mapped[str | None] = mapped_column(Text)
+    modifier: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    modified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    deployment_target: Mapped[str | None] = mapped_column(Text)
+    has_job: Mapped[bool]

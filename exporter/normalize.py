@@ -15,7 +15,9 @@ the raw string, never dropped.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from sys import intern
 from typing import Any
 
@@ -23,14 +25,14 @@ from pydantic_core import to_json
 
 from exporter.errors import ApiContext, PayloadError
 from exporter.storable import MAX_ID_BYTES, MAX_NAME_BYTES, describe_too_long, too_long
-from exporter.wire import LineageInfo, Node, Relation
+from exporter.wire import Deployment, LineageInfo, Node, Relation
 
 Key = tuple[str, ...]
 Attrs = dict[str, Any]
 KINDS = ("tables", "columns", "jobs", "table_edges", "column_edges")
 # Bump when `normalize` turns the same payload into different rows: the first sync under new
 # rules then compares the whole stored state with what the rules make of every contribution.
-ROWS_VERSION = 1
+ROWS_VERSION = 2  # 2: jobs, tables and columns carry the API's whole record
 
 
 @dataclass
@@ -58,6 +60,88 @@ class JobIdentity:
     deployment_id: str
     deployment_name: str | None
     job_id: str
+    # The job's and its deployment's attributes (`job_attributes`), versioned with the job row.
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+# The attributes of a job row beyond its ID, name and properties (see `job_attributes`).
+JOB_RECORD_ATTRS = (
+    "job_status",
+    "job_started_at",
+    "job_ended_at",
+    "job_created_at",
+    "engine_version",
+    "execution_mode",
+    "job_creator",
+    "deployment_description",
+    "deployment_labels",
+    "deployment_creator",
+    "deployment_modifier",
+    "deployment_created_at",
+    "deployment_modified_at",
+    "deployment_target",
+)
+
+
+def job_attributes(job: Mapping[str, Any], deployment: Mapping[str, Any]) -> Attrs:
+    """A job row's attributes from what ListJobs and ListDeployments said (their kept records,
+    `wire.Job.record()` and `wire.Deployment.record()`; empty for payloads stored before they
+    were kept). Times are aware UTC datetimes; people are named by name, else by ID."""
+    status = job.get("status")
+    target = deployment.get("deploymentTarget")
+    return {
+        "job_status": status.get("currentJobStatus") if isinstance(status, dict) else None,
+        "job_started_at": _utc(job.get("startTime")),
+        "job_ended_at": _utc(job.get("endTime")),
+        "job_created_at": _utc(job.get("createdAt")),
+        "engine_version": job.get("engineVersion") or deployment.get("engineVersion"),
+        "execution_mode": job.get("executionMode") or deployment.get("executionMode"),
+        "job_creator": job.get("creatorName") or job.get("creator"),
+        "deployment_description": deployment.get("description"),
+        "deployment_labels": deployment.get("labels") or {},
+        "deployment_creator": deployment.get("creatorName") or deployment.get("creator"),
+        "deployment_modifier": deployment.get("modifierName") or deployment.get("modifier"),
+        "deployment_created_at": _utc(deployment.get("createdAt")),
+        "deployment_modified_at": _utc(deployment.get("modifiedAt")),
+        "deployment_target": target.get("name") if isinstance(target, dict) else None,
+    }
+
+
+def deployment_attributes(deployment: Deployment, has_job: bool) -> Attrs:
+    """A listed deployment's row (`lineage_deployments_*`): what ListDeployments says of it."""
+    record = deployment.record()
+    attrs = job_attributes({}, record)
+    return {
+        "deployment_name": deployment.name or None,
+        "description": attrs["deployment_description"],
+        "labels": attrs["deployment_labels"],
+        "engine_version": attrs["engine_version"],
+        "execution_mode": attrs["execution_mode"],
+        "creator": attrs["deployment_creator"],
+        "modifier": attrs["deployment_modifier"],
+        "created_at": attrs["deployment_created_at"],
+        "modified_at": attrs["deployment_modified_at"],
+        "deployment_target": attrs["deployment_target"],
+        "has_job": has_job,
+    }
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Times the API sends without an offset are UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _utc(value: Any) -> datetime | None:
+    """An ISO-8601 text (as a kept record holds times) as an aware UTC datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
@@ -80,6 +164,10 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
                     "column_native_type": column.column_native_type,
                     "nullable": column.nullable,
                     "description": column.description,
+                    "column_created_at": _aware(column.created_at),
+                    "column_modified_at": _aware(column.modified_at),
+                    "column_creator": column.creator,
+                    "column_modifier": column.modifier,
                 }
                 column_name = intern(f"{qualified}.{column.column_name}")
                 _remember(column_refs, column.id, column_name, owner)
@@ -87,6 +175,7 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
         "job_id": job.job_id,
         "deployment_name": job.deployment_name,
         "properties": _job_properties(job.job_id, lineage),
+        **(job.attributes or job_attributes({}, {})),
     }
     for kind, relations, refs in (
         ("table_edges", lineage.edges.table_lineage, table_refs),
@@ -99,7 +188,7 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
 
 def check_limits(state: State, context: ApiContext) -> None:
     """Raise a PayloadError naming the first name or ID too long to store (see `storable`)."""
-    for kind, field, parts in (
+    for kind, named, parts in (
         ("tables", "tableName", slice(1, 4)),
         ("columns", "columnName", slice(1, 4)),
     ):
@@ -109,16 +198,16 @@ def check_limits(state: State, context: ApiContext) -> None:
                 qualified = ".".join(names)
                 if too_long(qualified, MAX_NAME_BYTES):
                     problem = describe_too_long("the qualified name", qualified, MAX_NAME_BYTES)
-                    raise PayloadError(context, "GetLineageInfo", field, problem)
-    for kind, field in (("table_edges", "tableLineage"), ("column_edges", "columnLineage")):
+                    raise PayloadError(context, "GetLineageInfo", named, problem)
+    for kind, named in (("table_edges", "tableLineage"), ("column_edges", "columnLineage")):
         for _, source, _, destination, _, job_id in state[kind]:
             for end, name in (("source", source), ("destination", destination)):
                 if too_long(name, MAX_NAME_BYTES):
                     problem = describe_too_long(f"the {end}", name, MAX_NAME_BYTES)
-                    raise PayloadError(context, "GetLineageInfo", f"edges.{field}.{end}", problem)
+                    raise PayloadError(context, "GetLineageInfo", f"edges.{named}.{end}", problem)
             if too_long(job_id, MAX_ID_BYTES):
                 problem = describe_too_long("the job ID", job_id, MAX_ID_BYTES)
-                raise PayloadError(context, "GetLineageInfo", f"edges.{field}.jobId", problem)
+                raise PayloadError(context, "GetLineageInfo", f"edges.{named}.jobId", problem)
 
 
 def _interned(*parts: str) -> Key:
@@ -128,6 +217,7 @@ def _interned(*parts: str) -> Key:
 
 def _table_attrs(node: Node, uid: str | None, with_: Attrs, properties: Attrs) -> Attrs:
     return {
+        "node_id": node.id,
         "table_uid": uid,
         "connector": node.connector,
         "is_temporary": node.is_temporary,

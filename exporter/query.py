@@ -283,6 +283,16 @@ _SNAPSHOT: dict[str, tuple[str, str, str, dict[str, tuple[str, str]]]] = {
             "job_id": ("job_id", "text"),
             "deployment_name": ("deployment_name", "text"),
             "properties": ("properties", "json"),
+            # As lineage_changes shows them (times are in the views, not in change values).
+            "status": ("job_status", "text"),
+            "engine_version": ("engine_version", "text"),
+            "execution_mode": ("execution_mode", "text"),
+            "creator": ("job_creator", "text"),
+            "deployment_description": ("deployment_description", "text"),
+            "deployment_labels": ("deployment_labels", "json"),
+            "deployment_target": ("deployment_target", "text"),
+            "deployment_creator": ("deployment_creator", "text"),
+            "deployment_modifier": ("deployment_modifier", "text"),
         },
     ),
     "table": (
@@ -295,6 +305,7 @@ _SNAPSHOT: dict[str, tuple[str, str, str, dict[str, tuple[str, str]]]] = {
             "is_temporary": ("is_temporary", "bool"),
             "with": ("with_options", "json"),
             "properties": ("properties", "json"),
+            "node_id": ("node_id", "text"),
         },
     ),
     "column": (
@@ -307,6 +318,8 @@ _SNAPSHOT: dict[str, tuple[str, str, str, dict[str, tuple[str, str]]]] = {
             "native_type": ("column_native_type", "text"),
             "nullable": ("nullable", "bool"),
             "description": ("description", "text"),
+            "creator": ("column_creator", "text"),
+            "modifier": ("column_modifier", "text"),
         },
     ),
     **{

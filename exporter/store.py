@@ -60,8 +60,10 @@ from exporter.models import (
     Contribution,
     Database,
     Deployment,
+    DeploymentVersion,
     JobVersion,
     JsonObject,
+    LiveJobStatus,
     Namespace,
     SyncRun,
     Table,
@@ -71,14 +73,24 @@ from exporter.models import (
     Workspace,
 )
 from exporter.models import JobFailure as JobFailureRow
-from exporter.normalize import KINDS, ROWS_VERSION, Attrs, Key
+from exporter.normalize import JOB_RECORD_ATTRS, KINDS, ROWS_VERSION, Attrs, Key
 from exporter.redact import Redactor
 
 CHUNK = 500
 T = TypeVar("T")
-TABLE_ATTRS = ("table_uid", "connector", "is_temporary", "with_options", "properties")
-COLUMN_ATTRS = ("column_uid", "column_type", "column_native_type", "nullable", "description")
-JOB_ATTRS = ("job_id", "deployment_name", "properties")
+TABLE_ATTRS = ("node_id", "table_uid", "connector", "is_temporary", "with_options", "properties")
+COLUMN_ATTRS = (
+    "column_uid",
+    "column_type",
+    "column_native_type",
+    "nullable",
+    "description",
+    "column_created_at",
+    "column_modified_at",
+    "column_creator",
+    "column_modifier",
+)
+JOB_ATTRS = ("job_id", "deployment_name", "properties", *JOB_RECORD_ATTRS)
 
 
 # At most this many connections at once per sync: its lease, its early writes, and the load of
@@ -869,6 +881,82 @@ def _ensure_namespaces(conn: Connection, workspace_id: str, names: set[str]) -> 
         {(workspace_id, n) for n in names},
     )
     return {name: ids[(workspace_id, name)] for name in names}
+
+
+DEPLOYMENT_ATTRS = (
+    "deployment_name",
+    "description",
+    "labels",
+    "engine_version",
+    "execution_mode",
+    "creator",
+    "modifier",
+    "created_at",
+    "modified_at",
+    "deployment_target",
+    "has_job",
+)
+
+
+def load_current_deployments(
+    conn: Connection, workspace_id: str, namespaces: Iterable[str]
+) -> dict[tuple[str, str], tuple[int, Attrs]]:
+    """(namespace, deployment_id) -> (version id, attributes) of the namespaces' listed
+    deployments, as stored."""
+    query = (
+        select(
+            DeploymentVersion.id,
+            Namespace.name,
+            Deployment.deployment_id,
+            *(getattr(DeploymentVersion, a) for a in DEPLOYMENT_ATTRS),
+        )
+        .join(Deployment, Deployment.id == DeploymentVersion.deployment_fk)
+        .join(Namespace, Namespace.id == Deployment.namespace_id)
+        .where(
+            Namespace.workspace_id == workspace_id,
+            Namespace.name.in_(list(namespaces)),
+            DeploymentVersion.valid_to.is_(None),
+        )
+    )
+    return {
+        (row[1], row[2]): (row[0], dict(zip(DEPLOYMENT_ATTRS, row[3:], strict=True)))
+        for row in conn.execute(query)
+    }
+
+
+def apply_deployment_changes(
+    conn: Connection,
+    workspace_id: str,
+    run_id: int,
+    now: datetime,
+    opened: list[tuple[tuple[str, str], Attrs]],
+    closed: list[int],
+) -> None:
+    """Close and open deployment versions at instant `now` (a few per run: no staging)."""
+    for chunk in _chunks(closed):
+        conn.execute(
+            update(DeploymentVersion).where(DeploymentVersion.id.in_(chunk)).values(valid_to=now)
+        )
+    if not opened:
+        return
+    ids = ensure_deployments(conn, workspace_id, {key for key, _ in opened})
+    conn.execute(
+        insert(DeploymentVersion),
+        [
+            {"deployment_fk": ids[key], "valid_from": now, "run_id": run_id, **attrs}
+            for key, attrs in opened
+        ],
+    )
+
+
+def set_live_statuses(engine: Engine, statuses: Iterable[str]) -> None:
+    """Make `statuses` the job statuses that count as live (the live views and functions)."""
+    wanted = sorted(set(statuses))
+    with transaction(engine) as conn:
+        stored = sorted(conn.scalars(select(LiveJobStatus.status)))
+        if stored != wanted:
+            conn.execute(delete(LiveJobStatus))
+            conn.execute(insert(LiveJobStatus), [{"status": s} for s in wanted])
 
 
 def ensure_deployments(

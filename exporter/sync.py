@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -46,7 +46,16 @@ from exporter.extract import (
     fetch_workspace,
 )
 from exporter.failures import JobFailure, culprits, failures_of
-from exporter.history import Changes, Ranked, diff, keys_of, merge, reconcile, restrict
+from exporter.history import (
+    Changes,
+    Ranked,
+    diff,
+    diff_rows,
+    keys_of,
+    merge,
+    reconcile,
+    restrict,
+)
 from exporter.history import CurrentState as CurrentStateRows
 from exporter.lease import workspace_lease
 from exporter.logs import run_context
@@ -59,6 +68,8 @@ from exporter.normalize import (
     State,
     check_limits,
     content_hash,
+    deployment_attributes,
+    job_attributes,
     normalize,
 )
 from exporter.redact import Redactor
@@ -90,8 +101,9 @@ class SyncSummary:
     jobs_total: int = 0
     jobs_failed: int = 0
     namespaces_failed: int = 0
-    rows_added: int = 0
-    rows_closed: int = 0
+    # (opened, closed) versions: of lineage (tables, columns, jobs, edges), of deployments
+    lineage_changes: tuple[int, int] = (0, 0)
+    deployment_changes: tuple[int, int] = (0, 0)
     changes_by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     failures: list[JobFailure] = field(default_factory=list)
@@ -105,6 +117,14 @@ class SyncSummary:
     def ok(self) -> bool:
         return self.status == "succeeded"
 
+    @property
+    def rows_added(self) -> int:
+        return self.lineage_changes[0] + self.deployment_changes[0]
+
+    @property
+    def rows_closed(self) -> int:
+        return self.lineage_changes[1] + self.deployment_changes[1]
+
     def line(self) -> str:
         if self.status == "skipped":
             return f"{self.workspace_id}: skipped: {'; '.join(self.errors)}"
@@ -117,9 +137,10 @@ class SyncSummary:
             parts.append(f"{self.without_job} without a job")
         if self.namespaces_failed:
             parts.append(f"{self.namespaces_failed} namespaces failed")
+        by_kind = {**self.changes_by_kind, "deployments": self.deployment_changes}
         changed = ", ".join(
             f"{kind} +{opened}/-{closed}"
-            for kind, (opened, closed) in self.changes_by_kind.items()
+            for kind, (opened, closed) in by_kind.items()
             if opened or closed
         )
         return (
@@ -183,6 +204,7 @@ def sync_workspace(
     progress: Progress | None = None,
     retention: RetentionSettings | None = None,
     redactor: Redactor | None = None,
+    live_statuses: Sequence[str] = ("RUNNING",),
 ) -> SyncSummary:
     """Run one sync of the workspace and return its summary; never half-writes.
 
@@ -208,6 +230,7 @@ def sync_workspace(
                 f"workspace {workspace.id}: another process is syncing it (its lease is held)"
             )
             return run.summary
+        store.set_live_statuses(engine, live_statuses)
         run_id, now = store.start_run(engine, workspace.id, clock(), ROWS_VERSION)
         run.summary.run_id = run_id
         with run_context(workspace.id, run_id), young_collections_only():
@@ -578,6 +601,45 @@ def _write(
     summary: SyncSummary,
     written: Written | None = None,
 ) -> None:
+    _write_deployments(conn, workspace_id, run_id, now, results, summary)
+    _write_lineage(conn, workspace_id, run_id, now, results, stored, current, summary, written)
+
+
+def _write_deployments(
+    conn: Any,
+    workspace_id: str,
+    run_id: int,
+    now: datetime,
+    results: list[NamespaceFetch],
+    summary: SyncSummary,
+) -> None:
+    """Every listed deployment's row, with or without a job. A namespace whose listing failed,
+    and a deployment whose fetch failed, keep theirs (a failed fetch changes no history)."""
+    listed = [r for r in results if r.listed]
+    wanted = {
+        (r.namespace, d.deployment.deployment_id): deployment_attributes(d.deployment, d.has_job)
+        for r in listed
+        for d in r.deployments
+        if d.error is None
+    }
+    failed = {(r.namespace, d.deployment.deployment_id) for r in listed for d in r.failed}
+    stored = store.load_current_deployments(conn, workspace_id, [r.namespace for r in listed])
+    opened, closed = diff_rows(wanted, {k: v for k, v in stored.items() if k not in failed})
+    store.apply_deployment_changes(conn, workspace_id, run_id, now, opened, closed)
+    summary.deployment_changes = (len(opened), len(closed))
+
+
+def _write_lineage(
+    conn: Any,
+    workspace_id: str,
+    run_id: int,
+    now: datetime,
+    results: list[NamespaceFetch],
+    stored: dict[Key2, store.StoredContribution],
+    current: CurrentState,
+    summary: SyncSummary,
+    written: Written | None = None,
+) -> None:
     plan = plan_contributions(results, set(stored))
     if written is not None and not written.contributions <= {_key(f) for f in plan.fetched}:
         raise _EarlyWritesUnused("a namespace whose contributions were written failed to list")
@@ -619,8 +681,7 @@ def _write(
         if written is None or _key(f) not in written.contributions
     ]
     store.save_contributions(conn, workspace_id, run_id, now, new, stored, plan.removed)
-    summary.rows_added = changes.rows_added + sum(early.values())
-    summary.rows_closed = changes.rows_closed
+    summary.lineage_changes = changes.rows_added + sum(early.values()), changes.rows_closed
     summary.changes_by_kind = {
         kind: (opened + early[kind], closed) for kind, (opened, closed) in changes.by_kind().items()
     }
@@ -688,7 +749,8 @@ def stored_payload(fetched: DeploymentFetch) -> dict[str, Any]:
         "deployment_id": fetched.deployment.deployment_id,
         "deployment_name": fetched.deployment.name or fetched.job.deployment_name,
         "job_id": fetched.job.job_id,
-        "job": fetched.job.model_dump(mode="json", by_alias=True),
+        "job": fetched.job.record(),
+        "deployment": fetched.deployment.record(),
         "lineage": fetched.lineage.raw,
     }
 
@@ -697,7 +759,8 @@ def payload_hash(payload: dict[str, Any]) -> str:
     """The hash of what a payload contributes (not of per-request noise such as requestId)."""
     lineage = payload["lineage"]
     data = lineage.get("data") if isinstance(lineage, dict) else None
-    return content_hash([payload["deployment_name"], payload["job_id"], data])
+    records = [payload.get("job"), payload.get("deployment")]
+    return content_hash([payload["deployment_name"], payload["job_id"], data, records])
 
 
 def _normalize_payload(
@@ -713,6 +776,10 @@ def _normalize_payload(
     if response.data is None:
         raise PayloadError(context, "GetLineageInfo", "data", "missing from a successful response")
     job = JobIdentity(
-        namespace, payload["deployment_id"], payload["deployment_name"], payload["job_id"]
+        namespace,
+        payload["deployment_id"],
+        payload["deployment_name"],
+        payload["job_id"],
+        job_attributes(payload.get("job") or {}, payload.get("deployment") or {}),
     )
     return normalize(job, response.data)

@@ -125,11 +125,24 @@ class Page(Envelope):
 class Deployment(WireModel):
     deployment_id: Id = Field(alias="deploymentId")
     name: str = ""
+    description: str | None = None
     namespace: str | None = None
     workspace: OptionalId = None
     created_at: EpochTime = Field(default=None, alias="createdAt")
     modified_at: EpochTime = Field(default=None, alias="modifiedAt")
     labels: FreeForm = Field(default_factory=dict)
+    engine_version: str | None = Field(default=None, alias="engineVersion")
+    execution_mode: str | None = Field(default=None, alias="executionMode")
+    creator: str | None = None
+    creator_name: str | None = Field(default=None, alias="creatorName")
+    modifier: str | None = None
+    modifier_name: str | None = Field(default=None, alias="modifierName")
+    deployment_target: FreeForm = Field(default_factory=dict, alias="deploymentTarget")
+
+    def record(self) -> dict[str, Any]:
+        """What is kept of the deployment, as JSON: its declared fields. Never its
+        configuration (`artifact` holds SQL text, `flinkConf` keys), which the API sends too."""
+        return self.model_dump(mode="json", by_alias=True, include=set(type(self).model_fields))
 
 
 class DeploymentPage(Page):
@@ -147,9 +160,23 @@ class Job(WireModel):
     namespace: str | None = None
     workspace: OptionalId = None
     created_at: EpochTime = Field(default=None, alias="createdAt")
+    modified_at: EpochTime = Field(default=None, alias="modifiedAt")
     start_time: EpochTime = Field(default=None, alias="startTime")
     end_time: EpochTime = Field(default=None, alias="endTime")
     status: JobStatus | None = None
+    engine_version: str | None = Field(default=None, alias="engineVersion")
+    execution_mode: str | None = Field(default=None, alias="executionMode")
+    creator: str | None = None
+    creator_name: str | None = Field(default=None, alias="creatorName")
+    modifier: str | None = None
+    modifier_name: str | None = Field(default=None, alias="modifierName")
+
+    def record(self) -> dict[str, Any]:
+        """What is kept of the job instance, as JSON: its declared fields and its status name
+        (not its configuration, nor the status details that change by the minute)."""
+        fields: dict[str, Any] = dict.fromkeys(type(self).model_fields, True)
+        fields["status"] = {"current_job_status"}
+        return self.model_dump(mode="json", by_alias=True, include=fields)
 
 
 class JobPage(Page):
@@ -171,6 +198,10 @@ class Column(LineagePart):
     description: str | None = None
     column_type: str | None = Field(default=None, alias="columnType")
     column_native_type: str | None = Field(default=None, alias="columnNativeType")
+    created_at: EpochTime = Field(default=None, alias="createdAt")
+    modified_at: EpochTime = Field(default=None, alias="modifiedAt")
+    creator: str | None = None
+    modifier: str | None = None
 
 
 class Table(LineagePart):

@@ -335,9 +335,10 @@ def snapshot(h: Harness, at: object | None = None) -> dict[str, set[tuple[object
 
 
 def history_count(h: Harness) -> int:
+    """Every version row: of lineage, and of the listed deployments."""
     return sum(
-        int(h.scalar(f"SELECT COUNT(*) FROM lineage_{kind}_history"))  # type: ignore[call-overload]
-        for kind in SNAPSHOT_VIEWS
+        int(h.scalar(f"SELECT COUNT(*) FROM {table}"))  # type: ignore[call-overload]
+        for table in (*VERSION_TABLES, "deployment_versions")
     )
 
 

@@ -35,7 +35,7 @@ def _run(url: str, workspace: str, status: str, finished: datetime) -> None:
 
 def test_metrics_render_what_the_runs_did() -> None:
     metrics = Metrics()
-    summary = SyncSummary("ws-1", run_id=3, status="succeeded", rows_added=7, rows_closed=2)
+    summary = SyncSummary("ws-1", run_id=3, status="succeeded", lineage_changes=(7, 2))
     summary.api_requests, summary.api_retries = 12, 3
     summary.api_errors = {"Throttling.User": 3}
     summary.fetch_seconds, summary.write_seconds = 1.5, 0.5

@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from exporter.errors import ApiContext, PayloadError
-from exporter.normalize import JobIdentity, State, check_limits, content_hash, normalize
+from exporter.normalize import (
+    JobIdentity,
+    State,
+    check_limits,
+    content_hash,
+    job_attributes,
+    normalize,
+)
 from exporter.storable import MAX_ID_BYTES, MAX_NAME_BYTES
 from exporter.wire import LineageInfo
 
@@ -78,6 +85,7 @@ def test_tables_and_columns_are_keyed_by_name() -> None:
     state = normalize(JOB, payload())
     orders = state["tables"][("ns", "paimon", "ods", "orders", "")]
     assert orders == {
+        "node_id": "n1",
         "table_uid": "t1",
         "connector": "paimon",
         "is_temporary": False,
@@ -116,6 +124,7 @@ def test_job_row_takes_its_own_job_info() -> None:
             "job_id": "job-1",
             "deployment_name": "my-job",
             "properties": {"owner": "ana", "n": 3},
+            **job_attributes({}, {}),  # what ListJobs said: nothing, in this test
         }
     }
 

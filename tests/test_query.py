@@ -16,7 +16,7 @@ from exporter import store
 from exporter.errors import QueryError
 from exporter.history import diff as history_diff
 from exporter.models import UtcDateTime
-from exporter.normalize import State
+from exporter.normalize import State, job_attributes
 from exporter.query import diff, diff_snapshots, parse_instant, snapshot, traverse
 
 WS, NS = "ws-query", "ns"
@@ -44,6 +44,7 @@ def _state(edges: list[tuple[str, str, str]]) -> State:
             "job_id": job,
             "deployment_name": f"deployment {job}",
             "properties": {"owner": "team"},
+            **job_attributes({"status": {"currentJobStatus": "RUNNING"}}, {}),
         }
     return state
 

@@ -21,6 +21,10 @@ COLUMN = {
     "column_native_type": "bigint",
     "nullable": False,
     "description": None,
+    "column_created_at": None,
+    "column_modified_at": None,
+    "column_creator": None,
+    "column_modifier": None,
 }
 
 

@@ -597,6 +597,7 @@ def test_new_normalization_rules_make_the_next_sync_compare_everything(
     def old_rules(job: Any, lineage: Any) -> State:  # made one row the current rules do not
         state = real_normalize(job, lineage)
         state["tables"][(job.namespace, "old", "rules", f"t_{job.deployment_id}", "")] = {
+            "node_id": None,
             "table_uid": None,
             "connector": None,
             "is_temporary": False,
