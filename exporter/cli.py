@@ -315,6 +315,7 @@ def _add_lineage(commands: Any) -> None:
     cmd.add_argument("--workspace", metavar="ID", help="only this workspace")
     cmd.add_argument("--namespace", metavar="NAME", help="only this namespace")
     cmd.add_argument("--format", default="text", choices=render.TRAVERSAL_FORMATS)
+    cmd.add_argument("--live", action="store_true", help=LIVE_HELP)
     cmd.set_defaults(handler=run_lineage, direction="upstream")
 
 
@@ -337,9 +338,16 @@ def run_lineage(args: argparse.Namespace) -> int:
             max_depth=args.depth,
             namespace=args.namespace,
             workspace_id=args.workspace,
+            live_only=args.live,
         )
     print(render.traversal(result, args.format))
     return EXIT_OK
+
+
+LIVE_HELP = (
+    "only edges whose carrying job was live at the instant (its status one of [lineage] "
+    "live_statuses, RUNNING by default)"
+)
 
 
 def _add_diff(commands: Any) -> None:
@@ -353,6 +361,12 @@ def _add_diff(commands: Any) -> None:
     cmd.add_argument("--to", dest="end", default="now", metavar="T2", help="default: now")
     cmd.add_argument("--workspace", metavar="ID", help="only this workspace")
     cmd.add_argument("--format", default="text", choices=render.DIFF_FORMATS)
+    cmd.add_argument(
+        "--live",
+        action="store_true",
+        help="compare the live lineage: an edge counts at an instant only while its job was live "
+        "then (so a job that stopped running shows its edges as removed)",
+    )
     cmd.set_defaults(handler=run_diff)
 
 
@@ -361,7 +375,7 @@ def run_diff(args: argparse.Namespace) -> int:
     start, end = query.parse_instant(args.start, now), query.parse_instant(args.end, now)
     engine = _query_engine(args)
     with engine.connect() as conn:
-        changes = query.diff(conn, start, end, args.workspace)
+        changes = query.diff(conn, start, end, args.workspace, live_only=args.live)
     header = f"changes from {start.isoformat()} to {end.isoformat()}"
     print(render.changes(changes, args.format, header))
     return EXIT_OK

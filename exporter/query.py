@@ -30,6 +30,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
 )
 
 from exporter.errors import QueryError
@@ -38,7 +39,9 @@ from exporter.models import (
     ColumnEdge,
     ColumnEdgeVersion,
     Database,
+    Deployment,
     JobVersion,
+    LiveJobStatus,
     Namespace,
     TableEdge,
     TableEdgeVersion,
@@ -152,8 +155,10 @@ def traverse(
     max_depth: int = 10,
     namespace: str | None = None,
     workspace_id: str | None = None,
+    live_only: bool = False,
 ) -> Traversal:
-    """Every edge reachable from NAME within `max_depth` hops, as the lineage was at `as_of`."""
+    """Every edge reachable from NAME within `max_depth` hops, as the lineage was at `as_of`;
+    with `live_only`, only edges whose carrying job was live at `as_of` (live_job_statuses)."""
     if direction not in DIRECTIONS:
         raise QueryError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
     if max_depth < 1:
@@ -161,7 +166,7 @@ def traverse(
     level = name_level(conn, name)
     result = Traversal(name, level, as_of, max_depth, DIRECTIONS[direction])
     for way in result.directions:
-        statement = _walk(level, way, name, as_of, max_depth, namespace, workspace_id)
+        statement = _walk(level, way, name, as_of, max_depth, namespace, workspace_id, live_only)
         for row in conn.execute(statement):
             result.hops.append(Hop(way, *row))
     return result
@@ -173,6 +178,21 @@ def _valid_at(versions: Any, at: ColumnElement[datetime]) -> ColumnElement[bool]
     )
 
 
+def _live_at(edges: Any, at: ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Whether the edge's carrying job (same ID, same namespace) was live at `at`."""
+    jv = JobVersion.__table__.alias("live_jv")
+    return exists(
+        select(literal(1))
+        .select_from(jv.join(Deployment, Deployment.id == jv.c.deployment_fk))
+        .where(
+            jv.c.job_id == edges.c.job_id,
+            Deployment.namespace_id == edges.c.namespace_id,
+            _valid_at(jv, at),
+            jv.c.job_status.in_(select(LiveJobStatus.status)),
+        )
+    )
+
+
 def _walk(
     level: Level,
     direction: Direction,
@@ -181,6 +201,7 @@ def _walk(
     max_depth: int,
     namespace: str | None,
     workspace_id: str | None,
+    live_only: bool = False,
 ) -> Select[Any]:
     edge_table: Table = (TableEdge if level == "table" else ColumnEdge).__table__  # type: ignore[assignment]
     version_table: Table = (  # type: ignore[assignment]
@@ -208,7 +229,12 @@ def _walk(
             e.c.job_id,
         )
         .join(v, v.c.edge_fk == e.c.id)
-        .where(e.c[f"{near}_name"] == name, _valid_at(v, at), e.c.namespace_id.in_(scope))
+        .where(
+            e.c[f"{near}_name"] == name,
+            _valid_at(v, at),
+            e.c.namespace_id.in_(scope),
+            _live_at(e, at) if live_only else true(),
+        )
     )
     walk = anchor.cte("walk", recursive=True)
     e2, v2 = edge_table.alias("e2"), version_table.alias("v2")
@@ -232,7 +258,9 @@ def _walk(
             ),
         )
         .join(v2, v2.c.edge_fk == e2.c.id)
-        .where(walk.c.depth < max_depth, _valid_at(v2, at))
+        .where(
+            walk.c.depth < max_depth, _valid_at(v2, at), _live_at(e2, at) if live_only else true()
+        )
     )
     walk = walk.union(step)
 
@@ -369,16 +397,21 @@ class Change:
         return dict(self.__dict__)
 
 
-def snapshot(conn: Connection, at: datetime, workspace_id: str | None = None) -> Snapshot:
-    """Everything that was valid at instant `at`, per entity kind."""
+def snapshot(
+    conn: Connection, at: datetime, workspace_id: str | None = None, live_only: bool = False
+) -> Snapshot:
+    """Everything that was valid at instant `at`, per entity kind; with `live_only`, only the
+    edges whose carrying job was live at `at`."""
     result: Snapshot = {}
     for kind, (view, key_sql, name_sql, attributes) in _SNAPSHOT.items():
         columns = ", ".join(column for column, _ in attributes.values())
+        live = live_only and kind.endswith("_edge")
         # View and column names are the constants above; values are bound parameters.
         sql = (
             f"SELECT workspace_id, namespace, {key_sql}, {name_sql}, {columns} FROM {view} "  # noqa: S608
             "WHERE valid_from <= :at AND (valid_to IS NULL OR valid_to > :at)"
             + (" AND workspace_id = :ws" if workspace_id is not None else "")
+            + (" AND job_status IN (SELECT status FROM live_job_statuses)" if live else "")
         )
         statement = text(sql).bindparams(bindparam("at", type_=UtcDateTime))
         key_width = 2 + len(key_sql.split(","))
@@ -435,10 +468,17 @@ def diff_snapshots(before: Snapshot, after: Snapshot) -> list[Change]:
 
 
 def diff(
-    conn: Connection, start: datetime, end: datetime, workspace_id: str | None = None
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    workspace_id: str | None = None,
+    live_only: bool = False,
 ) -> list[Change]:
-    """What changed in the lineage between two instants."""
-    return diff_snapshots(snapshot(conn, start, workspace_id), snapshot(conn, end, workspace_id))
+    """What changed in the lineage between two instants (with `live_only`: in the live
+    lineage, so an edge whose job stopped running is `removed`)."""
+    return diff_snapshots(
+        snapshot(conn, start, workspace_id, live_only), snapshot(conn, end, workspace_id, live_only)
+    )
 
 
 def _sort_key(key: Key) -> tuple[str, ...]:

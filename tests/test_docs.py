@@ -47,6 +47,12 @@ def _history_with_every_kind_of_change(h: Harness) -> datetime:
     assert h.sync() == 1
     lonely = next(d for d in deployments[2:] if sinks.count(d.sink) == 1)
     del ns.deployments[lonely.id]
+    other = h.world.namespaces["namespace-1"]
+    other_sinks = [d.sink for d in other.deployments.values()]
+    stopped = next(
+        d for d in other.deployments.values() if d.jobs and other_sinks.count(d.sink) == 1
+    )
+    h.world.set_status(stopped, "FAILED")  # its table is fed by no running job any more
     assert h.sync() == 1
     return first
 
@@ -65,7 +71,13 @@ def test_every_cookbook_query_runs_and_answers(harness: Harness) -> None:
         "SELECT MIN(source_name) FROM lineage_column_edges_current c WHERE EXISTS ("
         " SELECT 1 FROM lineage_columns_current k WHERE k.qualified_name = c.source_name)"
     )
-    params = {"table_name": table_name, "column_name": column_name, "as_of": first, "since": first}
+    params = {
+        "table_name": table_name,
+        "column_name": column_name,
+        "as_of": first,
+        "since": first,
+        "person": "userA",
+    }
     postgres = harness.engine.dialect.name == "postgresql"
     ran = 0
     for sql, pg_only in cookbook():

@@ -578,22 +578,37 @@ def _ok(data: Any) -> dict[str, Any]:
     }
 
 
+ENGINE_VERSION = "vvr-8.0.9-flink-1.17"
+
+
 def _deployment_json(workspace: str, d: SimDeployment) -> dict[str, Any]:
     job = d.current_job
+    owner = str(d.properties.get("owner", "ana"))
     return {
         "deploymentId": d.id,
         "name": d.name,
+        "description": f"{d.name}: written by the {owner} team",
         "namespace": d.namespace,
         "workspace": workspace,
+        "engineVersion": ENGINE_VERSION,
         "executionMode": "STREAMING",
+        "creator": f"uid-{owner}",
+        "creatorName": owner,
+        "modifier": f"uid-{owner}",
+        "modifierName": owner,
         "createdAt": d.created_at_ms,
         "modifiedAt": str(d.created_at_ms),
-        "labels": {"team": "data", "tier": 1},
+        "labels": {"team": owner, "tier": 1 + len(d.sources) % 3},
+        "deploymentTarget": {"name": "default-queue", "namespace": d.namespace, "quota": 10},
         "jobSummary": {"running": int(job is not None and job.status == "RUNNING")},
+        # Configuration, as the real API sends it: the exporter keeps none of it.
+        "artifact": {"sqlArtifact": {"sqlScript": "CREATE TABLE t WITH ('password' = 'pw')"}},
+        "flinkConf": {"execution.checkpointing.interval": "60s"},
     }
 
 
 def _job_json(workspace: str, d: SimDeployment, job: Any) -> dict[str, Any]:
+    owner = str(d.properties.get("owner", "ana"))
     return {
         "jobId": job.id,
         "deploymentId": d.id,
@@ -602,6 +617,13 @@ def _job_json(workspace: str, d: SimDeployment, job: Any) -> dict[str, Any]:
         "workspace": workspace,
         "createdAt": str(job.created_at_ms),
         "startTime": job.created_at_ms // 1000,
-        "endTime": None,
-        "status": {"currentJobStatus": job.status},
+        "endTime": job.ended_at_ms,
+        "status": {"currentJobStatus": job.status, "running": {"observedFlinkJobRestarts": 0}},
+        "engineVersion": ENGINE_VERSION,
+        "executionMode": "STREAMING",
+        "creator": f"uid-{owner}",
+        "creatorName": owner,
+        "flinkConf": {"state.backend": "rocksdb"},
+        "userFlinkConf": {"secret.key": "do-not-store"},
+        "localVariables": [{"name": "pw", "value": "do-not-store"}],
     }

@@ -93,6 +93,7 @@ class SimJob:
     id: str
     created_at_ms: int
     status: str = "RUNNING"
+    ended_at_ms: int | None = None  # set once it is no longer running
 
 
 @dataclass
@@ -133,7 +134,11 @@ class World:
         self.tick = 0
         self.lock = threading.RLock()
         self._rng = random.Random(seed)
+        # Job status changes draw from their own generator: the lineage a seed gives, and its
+        # changes, stay what they were before statuses changed at all.
+        self._status_rng = random.Random(seed + 1)
         self._ids = 0
+        self._restarts = 0
         self.namespaces: dict[str, SimNamespace] = {}
         for index in range(self.size.namespaces):
             name = "default-namespace" if index == 0 else f"namespace-{index}"
@@ -237,12 +242,38 @@ class World:
                 self._add_job(deployment)
         return deployment
 
-    def _add_job(self, deployment: SimDeployment) -> SimJob:
+    def _add_job(self, deployment: SimDeployment, job_id: str | None = None) -> SimJob:
         for old in deployment.jobs:
-            old.status = "CANCELLED"
-        job = SimJob(self.new_id("job-"), self._now_ms() + len(deployment.jobs))
+            if old.status == "RUNNING":
+                old.status, old.ended_at_ms = "CANCELLED", self._now_ms()
+        job = SimJob(job_id or self.new_id("job-"), self._now_ms() + len(deployment.jobs))
         deployment.jobs.append(job)
         return job
+
+    def set_status(self, deployment: SimDeployment, status: str) -> None:
+        """The deployment's current job reaches `status` (FAILED, CANCELLED, FINISHED, ...)."""
+        job = deployment.current_job
+        assert job is not None, f"deployment {deployment.id} has no job"
+        job.status = status
+        job.ended_at_ms = None if status == "RUNNING" else self._now_ms()
+
+    def _change_a_status(self) -> str:
+        """A running job fails or is cancelled, or a stopped one is restarted as a new job."""
+        rng = self._status_rng
+        ns = self.namespaces[rng.choice(sorted(self.namespaces))]
+        with_jobs = [ns.deployments[d] for d in sorted(ns.deployments) if ns.deployments[d].jobs]
+        if not with_jobs:
+            return ""
+        deployment = rng.choice(with_jobs)
+        job = deployment.current_job
+        assert job is not None
+        if job.status == "RUNNING":
+            status = rng.choice(["FAILED", "FAILED", "CANCELLED"])
+            self.set_status(deployment, status)
+            return f"{ns.name}: {deployment.name} job {job.id} {status}"
+        self._restarts += 1
+        new = self._add_job(deployment, f"job-r{self._restarts:05d}-{rng.randrange(16**6):06x}")
+        return f"{ns.name}: {deployment.name} restarted after {job.status} as {new.id}"
 
     # -- change over time --------------------------------------------------------------------
 
@@ -252,6 +283,8 @@ class World:
             self.tick += 1
             count = changes if changes is not None else max(1, self.deployment_count() // 20)
             mutations = [self._mutate() for _ in range(count)]
+            if self._status_rng.random() < 0.5:
+                mutations.append(self._change_a_status())
             return [m for m in mutations if m]
 
     def deployment_count(self) -> int:

@@ -367,7 +367,9 @@ def _replace_functions(live: bool) -> None:
     revoked = False
     for name, definer, config in kept:
         if definer:
-            settings = " ".join(f"SET {c.split('=', 1)[0]} = {c.split('=', 1)[1]}" for c in config or [])
+            settings = " ".join(
+                f"SET {c.split('=', 1)[0]} = {c.split('=', 1)[1]}" for c in config or []
+            )
             op.execute(f"ALTER FUNCTION {name}{signature} SECURITY DEFINER {settings}")
     for name, grantee in executors:
         if name in public and grantee != "PUBLIC":
