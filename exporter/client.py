@@ -205,7 +205,9 @@ class FlinkClient:
         """The namespace's deployments a page at a time, so work can start on the first page."""
         context = ApiContext(self.settings.id, namespace)
         path = f"/api/v2/namespaces/{quote(namespace, safe='')}/deployments"
-        for page in self._iter_pages("ListDeployments", path, {}, context, DeploymentPage):
+        clean = self._redactor.deployments_body
+        pages = self._iter_pages("ListDeployments", path, {}, context, DeploymentPage, clean)
+        for page in pages:
             yield list(page.data)
 
     def list_jobs(
@@ -267,11 +269,12 @@ class FlinkClient:
         params: dict[str, Any],
         context: ApiContext,
         model: type[P],
+        clean: Callable[[Any], Any] | None = None,
     ) -> Iterator[P]:
         seen = 0
         for index in range(1, MAX_PAGES + 1):
             query = {**params, "pageIndex": index, "pageSize": PAGE_SIZE}
-            page = self._call(action, "GET", path, context, model, params=query)
+            page = self._call(action, "GET", path, context, model, params=query, clean=clean)
             yield page
             count = len(page.data)  # type: ignore[attr-defined]
             seen += count

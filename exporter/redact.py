@@ -63,6 +63,13 @@ class Redactor:
             return mapping
         return {key: REDACTED if key in secret else value for key, value in mapping.items()}
 
+    def deployments_body(self, body: Any) -> Any:
+        """A decoded ListDeployments body with its deployments' labels redacted in place."""
+        items = body.get("data") if isinstance(body, dict) else None
+        for deployment in _dicts(items):
+            self._redact_maps(deployment, ("labels",))
+        return body
+
     def lineage_body(self, body: Any) -> Any:
         """A decoded GetLineageInfo body, redacted in place (see `redact_lineage`)."""
         self.redact_lineage(body)

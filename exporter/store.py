@@ -75,6 +75,7 @@ from exporter.models import (
 from exporter.models import JobFailure as JobFailureRow
 from exporter.normalize import JOB_RECORD_ATTRS, KINDS, ROWS_VERSION, Attrs, Key
 from exporter.redact import Redactor
+from exporter.wire import Job
 
 CHUNK = 500
 T = TypeVar("T")
@@ -1145,9 +1146,10 @@ _REDACTABLE = (
 def scrub_secrets(conn: Connection, redactor: Redactor) -> dict[str, int]:
     """Redact secrets in rows stored before redaction existed or before a key was added to it.
 
-    Covers every version (history included) and every stored payload; returns the rows changed
-    per table. Payloads changed here no longer match their content hash, so the next sync of
-    each rewrites its contribution once (its rows do not change).
+    Covers every version (history included) and every stored payload (whose job record is also
+    cut to what this release keeps: no configuration); returns the rows changed per table.
+    Payloads changed here no longer match their content hash, so the next sync of each
+    rewrites its contribution once (its rows do not change).
     """
     return {spec.name: _scrub_table(conn, spec, redactor) for spec in _REDACTABLE}
 
@@ -1187,12 +1189,27 @@ def _scrub_table(conn: Connection, spec: _Redactable, redactor: Redactor) -> int
             changed += len(updates)
 
 
+def _clean_payload(payload: dict[str, Any], redactor: Redactor) -> bool:
+    """A stored payload (changed in place) as this release stores it: its lineage and its
+    deployment's labels redacted, its job without configuration; whether anything changed."""
+    changed = redactor.redact_lineage(payload.get("lineage"))
+    job = payload.get("job")
+    if isinstance(job, dict) and (trimmed := Job.trimmed(job)) != job:
+        payload["job"], changed = trimmed, True
+    deployment = payload.get("deployment")
+    labels = deployment.get("labels") if isinstance(deployment, dict) else None
+    if isinstance(deployment, dict) and isinstance(labels, dict):
+        deployment["labels"] = redactor.options(labels)
+        changed |= deployment["labels"] is not labels
+    return changed
+
+
 def _redact(column: str, values: dict[str, Any], redactor: Redactor) -> bool:
     """Redact `values[column]` (a row just loaded, so changed in place); whether it changed."""
     value = values[column]
     if not isinstance(value, dict):
         return False
     if column == "payload":
-        return redactor.redact_lineage(value.get("lineage"))
+        return _clean_payload(value, redactor)
     values[column] = redactor.options(value)
     return values[column] is not value

@@ -178,6 +178,16 @@ class Job(WireModel):
         fields["status"] = {"current_job_status"}
         return self.model_dump(mode="json", by_alias=True, include=fields)
 
+    @classmethod
+    def trimmed(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        """A job as earlier releases stored it (whole) cut to what `record` keeps."""
+        names = {field.alias or name for name, field in cls.model_fields.items()}
+        kept = {key: value for key, value in raw.items() if key in names}
+        status = kept.get("status")
+        if isinstance(status, dict):
+            kept["status"] = {"currentJobStatus": status.get("currentJobStatus")}
+        return kept
+
 
 class JobPage(Page):
     data: ListOf[Job]

@@ -63,7 +63,8 @@ def test_every_new_column_holds_what_the_api_said(harness: Harness) -> None:
     assert row["deployment_description"] == f"{deployment.name}: written by the {owner} team"
     labels = row["deployment_labels"]
     labels = json.loads(labels) if isinstance(labels, str) else labels
-    assert labels == {"team": owner, "tier": 1 + len(deployment.sources) % 3}
+    tier = 1 + len(deployment.sources) % 3
+    assert labels == {"team": owner, "tier": tier, "alert.token": "<redacted>"}
     assert (row["deployment_creator"], row["deployment_modifier"]) == (owner, owner)
     assert aware(row["job_created_at"]) == from_ms(job.created_at_ms)
     assert aware(row["job_started_at"]) == from_ms(job.created_at_ms // 1000 * 1000)
@@ -95,12 +96,45 @@ def test_every_new_column_holds_what_the_api_said(harness: Harness) -> None:
     assert f"node-{sink.catalog}-{sink.database}" in node_ids
 
 
-def test_configuration_is_never_stored(harness: Harness) -> None:
+NEVER = ("flinkConf", "userFlinkConf", "artifact", "localVariables", "do-not-store", "tok-")
+
+
+def everything_stored(h: Harness) -> str:
+    tables = ("contributions", "job_versions", "deployment_versions")
+    return " ".join(str(row) for table in tables for row in h.rows(f"SELECT * FROM {table}"))
+
+
+def test_configuration_and_secret_labels_are_never_stored(harness: Harness) -> None:
     assert harness.sync() == 0
-    stored = " ".join(str(r[0]) for r in harness.rows("SELECT payload FROM contributions"))
-    for never in ("flinkConf", "userFlinkConf", "artifact", "localVariables", "do-not-store"):
-        assert never not in stored
+    stored = everything_stored(harness)
+    assert not [never for never in NEVER if never in stored]
     assert "currentJobStatus" in stored and "observedFlinkJobRestarts" not in stored
+
+
+def test_the_upgrade_removes_the_configuration_earlier_releases_stored(
+    harness: Harness,
+) -> None:
+    from exporter import migrate
+
+    h = harness
+    assert h.sync() == 0
+    with h.engine.begin() as conn:  # as an earlier release stored each job: whole
+        for key, payload in conn.execute(text("SELECT deployment_fk, payload FROM contributions")):
+            payload = json.loads(payload) if isinstance(payload, str) else payload
+            payload["job"]["flinkConf"] = {"password": "do-not-store"}
+            payload["job"]["status"]["running"] = {"restarts": 3}
+            conn.execute(
+                text("UPDATE contributions SET payload = :p WHERE deployment_fk = :k"),
+                {"p": json.dumps(payload), "k": key},
+            )
+    assert "do-not-store" in everything_stored(h)
+    h.engine.dispose()
+    migrate.downgrade(h.url, "0007")
+    migrate.upgrade(h.url)
+    stored = everything_stored(h)
+    assert "do-not-store" not in stored and "restarts" not in stored
+    assert "currentJobStatus" in stored
+    assert h.sync() == 0
 
 
 def test_a_status_change_is_one_job_version_and_one_change(harness: Harness) -> None:

@@ -598,7 +598,8 @@ def _deployment_json(workspace: str, d: SimDeployment) -> dict[str, Any]:
         "modifierName": owner,
         "createdAt": d.created_at_ms,
         "modifiedAt": str(d.created_at_ms),
-        "labels": {"team": owner, "tier": 1 + len(d.sources) % 3},
+        # A label holding a secret, as some teams keep a webhook's token there.
+        "labels": {"team": owner, "tier": 1 + len(d.sources) % 3, "alert.token": f"tok-{d.id}"},
         "deploymentTarget": {"name": "default-queue", "namespace": d.namespace, "quota": 10},
         "jobSummary": {"running": int(job is not None and job.status == "RUNNING")},
         # Configuration, as the real API sends it: the exporter keeps none of it.

@@ -16,6 +16,8 @@ Create Date: 2026-12-01 09:00:00
   record changes. On PostgreSQL the traversal functions take `live_only boolean DEFAULT false`.
 
 Views are dropped and created again with the grants they had; functions keep theirs too.
+Stored payloads lose what earlier releases kept of each job's configuration (`flinkConf`,
+`artifact`, ...), which can hold credentials.
 """
 
 import importlib.util
@@ -27,6 +29,9 @@ from types import ModuleType
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
+from exporter.redact import Redactor
+from exporter.store import scrub_secrets
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -258,6 +263,9 @@ def upgrade() -> None:
     _replace_views(dialect, with_records=True)
     if dialect == "postgresql":
         _replace_functions(live=True)
+    context = op.get_context()
+    if not context.as_sql:  # earlier releases stored each job whole: configuration included
+        scrub_secrets(op.get_bind(), context.config.attributes.get("redactor") or Redactor())
 
 
 def downgrade() -> None:
