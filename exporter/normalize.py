@@ -150,6 +150,8 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
     ns = job.namespace
     table_refs: dict[str, tuple[str, str]] = {}  # API id or qualified name -> (name, owner)
     column_refs: dict[str, tuple[str, str]] = {}
+    times: dict[datetime | None, datetime | None] = {}
+    shared = times.setdefault  # shared(t, t): one object per distinct time in this payload
     for node in lineage.nodes:
         owner = job.deployment_id if node.is_temporary else ""
         for table in node.tables:
@@ -164,10 +166,11 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
                     "column_native_type": column.column_native_type,
                     "nullable": column.nullable,
                     "description": column.description,
-                    "column_created_at": _aware(column.created_at),
-                    "column_modified_at": _aware(column.modified_at),
-                    "column_creator": column.creator,
-                    "column_modifier": column.modifier,
+                    # Shared objects: a workspace's columns repeat a few times and people.
+                    "column_created_at": shared(created := _aware(column.created_at), created),
+                    "column_modified_at": shared(modified := _aware(column.modified_at), modified),
+                    "column_creator": _intern_or_none(column.creator),
+                    "column_modifier": _intern_or_none(column.modifier),
                 }
                 column_name = intern(f"{qualified}.{column.column_name}")
                 _remember(column_refs, column.id, column_name, owner)
@@ -208,6 +211,10 @@ def check_limits(state: State, context: ApiContext) -> None:
             if too_long(job_id, MAX_ID_BYTES):
                 problem = describe_too_long("the job ID", job_id, MAX_ID_BYTES)
                 raise PayloadError(context, "GetLineageInfo", f"edges.{named}.jobId", problem)
+
+
+def _intern_or_none(text: str | None) -> str | None:
+    return None if text is None else intern(text)
 
 
 def _interned(*parts: str) -> Key:

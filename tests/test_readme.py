@@ -38,6 +38,7 @@ def test_readme_queries_run_and_answer(harness: Harness) -> None:
     assert {row[0] for row in last_changes} <= {
         "edge added",
         "edge removed",
-        "column added/changed",
-        "column removed/changed",
+        "column added",
+        "column removed",
+        "column changed",
     }
