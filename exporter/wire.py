@@ -122,7 +122,18 @@ class Page(Envelope):
     total_size: int = Field(default=0, alias="totalSize")
 
 
-class Deployment(WireModel):
+class Authored(WireModel):
+    """What deployments and jobs both say of how they run and who made them."""
+
+    engine_version: str | None = Field(default=None, alias="engineVersion")
+    execution_mode: str | None = Field(default=None, alias="executionMode")
+    creator: str | None = None
+    creator_name: str | None = Field(default=None, alias="creatorName")
+    modifier: str | None = None
+    modifier_name: str | None = Field(default=None, alias="modifierName")
+
+
+class Deployment(Authored):
     deployment_id: Id = Field(alias="deploymentId")
     name: str = ""
     description: str | None = None
@@ -131,12 +142,6 @@ class Deployment(WireModel):
     created_at: EpochTime = Field(default=None, alias="createdAt")
     modified_at: EpochTime = Field(default=None, alias="modifiedAt")
     labels: FreeForm = Field(default_factory=dict)
-    engine_version: str | None = Field(default=None, alias="engineVersion")
-    execution_mode: str | None = Field(default=None, alias="executionMode")
-    creator: str | None = None
-    creator_name: str | None = Field(default=None, alias="creatorName")
-    modifier: str | None = None
-    modifier_name: str | None = Field(default=None, alias="modifierName")
     deployment_target: FreeForm = Field(default_factory=dict, alias="deploymentTarget")
 
     def record(self) -> dict[str, Any]:
@@ -153,7 +158,7 @@ class JobStatus(WireModel):
     current_job_status: str | None = Field(default=None, alias="currentJobStatus")
 
 
-class Job(WireModel):
+class Job(Authored):
     job_id: Id = Field(alias="jobId")
     deployment_id: OptionalId = Field(default=None, alias="deploymentId")
     deployment_name: str | None = Field(default=None, alias="deploymentName")
@@ -164,12 +169,6 @@ class Job(WireModel):
     start_time: EpochTime = Field(default=None, alias="startTime")
     end_time: EpochTime = Field(default=None, alias="endTime")
     status: JobStatus | None = None
-    engine_version: str | None = Field(default=None, alias="engineVersion")
-    execution_mode: str | None = Field(default=None, alias="executionMode")
-    creator: str | None = None
-    creator_name: str | None = Field(default=None, alias="creatorName")
-    modifier: str | None = None
-    modifier_name: str | None = Field(default=None, alias="modifierName")
 
     def record(self) -> dict[str, Any]:
         """What is kept of the job instance, as JSON: its declared fields and its status name

@@ -23,6 +23,7 @@ Stored payloads lose what earlier releases kept of each job's configuration (`fl
 import importlib.util
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 
@@ -326,27 +327,23 @@ def _replace_views(dialect: str, with_records: bool) -> None:
 
 
 def _grants() -> dict[str, list[tuple[str, str]]]:
-    """view -> (grantee, privilege) granted on the lineage views to roles other than their owner."""
-    rows = op.get_bind().execute(
-        sa.text(
-            "SELECT table_name, grantee, privilege_type FROM information_schema.role_table_grants "
-            "WHERE table_schema = current_schema() AND table_name LIKE 'lineage\\_%' "
-            "AND grantee <> current_user"
-        )
-    )
-    grants: dict[str, list[tuple[str, str]]] = {}
-    for view, grantee, privilege in rows:
-        grants.setdefault(view, []).append((grantee, privilege))
+    """view -> (grantee, privilege) on the lineage views (revision 0007's own helper)."""
+    grants: dict[str, list[tuple[str, str]]] = _load_0007()._grants()
     return grants
 
 
 def _grant(privilege: str, view: str, grantee: str) -> None:
-    to = "PUBLIC" if grantee == "PUBLIC" else _quoted(grantee)
-    op.execute(f"GRANT {privilege} ON {_quoted(view)} TO {to}")
+    _load_0007()._grant(privilege, view, grantee)
 
 
 def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    quoted: str = _load_0007()._quoted(name)
+    return quoted
+
+
+@cache
+def _load_0007() -> ModuleType:
+    return _load("0007_job_failures_and_unbounded_names.py")
 
 
 def _replace_functions(live: bool) -> None:
