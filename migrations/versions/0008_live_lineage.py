@@ -419,6 +419,13 @@ DECLARE
                                 ELSE 'column_edge_versions' END;
     near text := CASE WHEN upstream THEN 'destination' ELSE 'source' END;
     far text := CASE WHEN upstream THEN 'source' ELSE 'destination' END;
+    -- Only a live walk pays for the check (a constant: nothing from the caller is spliced in).
+    live text := CASE WHEN live_only THEN $live$AND EXISTS (
+                  SELECT 1 FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
+                  WHERE jv.job_id = e.job_id AND jd.namespace_id = e.namespace_id
+                    AND jv.valid_from <= $2 AND (jv.valid_to IS NULL OR jv.valid_to > $2)
+                    AND jv.job_status IN (SELECT status FROM live_job_statuses))$live$
+                 ELSE '' END;
 BEGIN
     RETURN QUERY EXECUTE format($q$
         WITH RECURSIVE walk(depth, namespace_id, next_name, next_owner,
@@ -433,11 +440,7 @@ BEGIN
                   SELECT ns.id FROM namespaces ns
                   WHERE ($4::text IS NULL OR ns.name = $4)
                     AND ($5::text IS NULL OR ns.workspace_id = $5))
-              AND (NOT $6 OR EXISTS (
-                  SELECT 1 FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
-                  WHERE jv.job_id = e.job_id AND jd.namespace_id = e.namespace_id
-                    AND jv.valid_from <= $2 AND (jv.valid_to IS NULL OR jv.valid_to > $2)
-                    AND jv.job_status IN (SELECT status FROM live_job_statuses)))
+              %5$s
           UNION
             SELECT w.depth + 1, e.namespace_id, e.%3$s_name, e.%3$s_owner,
                    e.source_name, e.destination_name, e.job_id
@@ -447,18 +450,14 @@ BEGIN
                 JOIN %2$I v ON v.edge_fk = e.id
             WHERE w.depth < $3
               AND v.valid_from <= $2 AND (v.valid_to IS NULL OR v.valid_to > $2)
-              AND (NOT $6 OR EXISTS (
-                  SELECT 1 FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
-                  WHERE jv.job_id = e.job_id AND jd.namespace_id = e.namespace_id
-                    AND jv.valid_from <= $2 AND (jv.valid_to IS NULL OR jv.valid_to > $2)
-                    AND jv.job_status IN (SELECT status FROM live_job_statuses)))
+              %5$s
         )
         SELECT MIN(w.depth)::int, w.source_name::text, w.destination_name::text, w.job_id::text
         FROM walk w
         GROUP BY w.source_name, w.destination_name, w.job_id
         ORDER BY 1, 2, 3, 4
-    $q$, edges, versions, far, near)
-    USING start_name, as_of, max_depth, namespace_name, workspace, live_only;
+    $q$, edges, versions, far, near, live)
+    USING start_name, as_of, max_depth, namespace_name, workspace;
 END
 $fn$;
 
