@@ -28,18 +28,18 @@ class ApiContext:
     deployment_name: str | None = None
 
     def describe(self) -> str:
-        parts = [f"workspace {_short(self.workspace)}"]
+        parts = [f"workspace {shorten(self.workspace)}"]
         if self.namespace:
-            parts.append(f"namespace {_short(self.namespace)}")
+            parts.append(f"namespace {shorten(self.namespace)}")
         if self.deployment:
-            named = f" ({_short(self.deployment_name)})" if self.deployment_name else ""
-            parts.append(f"deployment {_short(self.deployment)}{named}")
+            named = f" ({shorten(self.deployment_name)})" if self.deployment_name else ""
+            parts.append(f"deployment {shorten(self.deployment)}{named}")
         if self.job:
-            parts.append(f"job {_short(self.job)}")
+            parts.append(f"job {shorten(self.job)}")
         return ", ".join(parts)
 
 
-def _short(text: str, limit: int = 100) -> str:
+def shorten(text: str, limit: int = 100) -> str:
     """An identifier as a message shows it: an over-long one (itself an error) is cut."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 

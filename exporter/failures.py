@@ -11,12 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from exporter.errors import ApiError, ExporterError, FetchCancelled, PayloadError, RowsRefused
+from exporter.errors import (
+    ApiError,
+    ExporterError,
+    FetchCancelled,
+    PayloadError,
+    RowsRefused,
+    shorten,
+)
 
 if TYPE_CHECKING:  # the store records failures without depending on the client
     from exporter.extract import NamespaceFetch
 
 K = TypeVar("K", bound=Hashable)
+NAME_LIMIT = 60  # characters of an identifier in a summary line's list of failures
 
 # Where a failure happened: a namespace's listing (whatever went wrong with it), a deployment's
 # ListJobs call, a job's GetLineageInfo call, or a body that arrived but that the exporter or
@@ -40,11 +48,11 @@ class JobFailure:
         """Which one failed, briefly: `namespace/deployment (name) job J [stage]`."""
         what = self.namespace
         if self.deployment_id:
-            what += f"/{_short(self.deployment_id)}"
+            what += f"/{shorten(self.deployment_id, NAME_LIMIT)}"
             if self.deployment_name:
-                what += f" ({_short(self.deployment_name)})"
+                what += f" ({shorten(self.deployment_name, NAME_LIMIT)})"
         if self.job_id:
-            what += f" job {_short(self.job_id)}"
+            what += f" job {shorten(self.job_id, NAME_LIMIT)}"
         return f"{what} [{self.stage}]"
 
     def describe(self) -> str:
@@ -89,10 +97,6 @@ def failures_of(results: Iterable[NamespaceFetch], at: datetime) -> list[JobFail
                 )
             )
     return failures
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _job_of(error: ExporterError) -> str | None:

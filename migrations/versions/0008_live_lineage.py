@@ -77,10 +77,20 @@ JOB_RECORD = """v.job_status, v.job_started_at, v.job_ended_at, v.job_created_at
        v.execution_mode, v.job_creator, v.deployment_description, v.deployment_labels,
        v.deployment_creator, v.deployment_modifier, v.deployment_created_at,
        v.deployment_modified_at, v.deployment_target"""
-TABLE_CHAIN = """
-    JOIN databases db ON db.id = t.database_id
-    JOIN catalogs c ON c.id = db.catalog_id
-    JOIN namespaces n ON n.id = c.namespace_id"""
+
+
+def _load(filename: str) -> ModuleType:
+    """An earlier revision's module, to reuse what it built as it was written (not a copy)."""
+    path = Path(__file__).with_name(filename)
+    spec = importlib.util.spec_from_file_location(f"lineage_migration_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# From a row holding a table ID ({fk}) to its database, catalog and namespace, as 0002 joins.
+TABLE_CHAIN: str = _load("0002_create_lineage_views.py").TABLE_CHAIN
 
 HISTORY_VIEWS: dict[str, str] = {
     "lineage_jobs_history": f"""
@@ -102,9 +112,8 @@ SELECT n.workspace_id, n.name AS namespace, c.name AS catalog_name, db.name AS d
        t.name AS table_name, c.name || '.' || db.name || '.' || t.name AS qualified_name,
        v.table_uid AS table_id, v.connector, v.is_temporary, v.with_options, v.properties,
        t.owner_deployment_id, v.valid_from, v.valid_to, v.run_id, v.node_id
-FROM table_versions v
-    JOIN tables t ON t.id = v.table_fk"""
-    + TABLE_CHAIN,
+FROM table_versions v"""
+    + TABLE_CHAIN.format(fk="v.table_fk"),
     "lineage_columns_history": """
 SELECT n.workspace_id, n.name AS namespace, c.name AS catalog_name, db.name AS database_name,
        t.name AS table_name, col.name AS column_name, v.column_uid AS column_id, v.column_type,
@@ -113,9 +122,8 @@ SELECT n.workspace_id, n.name AS namespace, c.name AS catalog_name, db.name AS d
        t.owner_deployment_id, v.valid_from, v.valid_to, v.run_id,
        v.column_created_at, v.column_modified_at, v.column_creator, v.column_modifier
 FROM column_versions v
-    JOIN columns col ON col.id = v.column_fk
-    JOIN tables t ON t.id = col.table_id"""
-    + TABLE_CHAIN,
+    JOIN columns col ON col.id = v.column_fk"""
+    + TABLE_CHAIN.format(fk="col.table_id"),
 }
 
 
@@ -166,16 +174,6 @@ def _live_edges(level: str) -> str:
     return f"""
 SELECT * FROM lineage_{level}_edges_current
 WHERE job_status IN (SELECT status FROM live_job_statuses)"""
-
-
-def _load(filename: str) -> ModuleType:
-    """An earlier revision's module, to reuse what it built as it was written (not a copy)."""
-    path = Path(__file__).with_name(filename)
-    spec = importlib.util.spec_from_file_location(f"lineage_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _load_0003() -> ModuleType:
