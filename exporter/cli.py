@@ -19,13 +19,8 @@ from typing import Any
 
 from exporter import __version__, migrate, query, render
 from exporter.client import FlinkClient
-from exporter.config import (
-    Settings,
-    load_credentials,
-    load_settings,
-    parse_duration,
-    resolve_config_path,
-)
+from exporter.config import Settings, load_settings, parse_duration, resolve_config_path
+from exporter.credentials import describe_source, open_source
 from exporter.daemon import Daemon, wait_for_database, wait_or_stop
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
 from exporter.extract import fetch_workspace
@@ -175,7 +170,7 @@ def run_sync(args: argparse.Namespace) -> int:
     """`sync`: one pass; credentials and schema are checked before any API call."""
     settings = _settings(args)
     workspaces = [settings.workspace(args.workspace)] if args.workspace else settings.workspaces
-    credentials = {w.id: load_credentials(w) for w in workspaces}
+    credentials = {w.id: open_source(w) for w in workspaces}
     engine = make_engine(settings.database.url)
     migrate.require_current(engine)
     all_ok = True
@@ -257,11 +252,11 @@ def run_check(args: argparse.Namespace) -> int:
     settings = load_settings(path)
     results: list[tuple[str, str | None]] = [(f"config {path}", None)]
     for workspace in settings.workspaces:
+        what = f"credentials for workspace {workspace.id}"
         try:
-            load_credentials(workspace)
-            results.append((f"credentials for workspace {workspace.id}", None))
+            results.append((f"{what}: {describe_source(open_source(workspace))}", None))
         except CredentialsError as exc:
-            results.append((f"credentials for workspace {workspace.id}", str(exc)))
+            results.append((what, str(exc)))
     engine = make_engine(settings.database.url)
     try:
         current = migrate.current_revision(engine)
@@ -404,7 +399,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     """`fetch`: raw responses to files; exit 1 if any namespace or job failed."""
     settings = _settings(args)
     workspace = settings.workspace(args.workspace)
-    credentials = load_credentials(workspace)
+    credentials = open_source(workspace)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     redactor = settings.redaction.redactor
@@ -486,6 +481,18 @@ def _add_simulate(commands: Any) -> None:
         help="share of jobs whose lineage is an unusual body (NUL, over-long names, deep "
         "nesting, invalid UTF-8, ...; simulator/poison.py), the same job for the same body",
     )
+    cmd.add_argument(
+        "--sts-lifetime",
+        default="1h",
+        metavar="DURATION",
+        help="how long the STS credentials it issues last (credentials URI, AssumeRole, "
+        "AssumeRoleWithOIDC, ECS metadata), e.g. 30s to watch them rotate",
+    )
+    cmd.add_argument(
+        "--sts-only",
+        action="store_true",
+        help="the API accepts only the STS credentials it issued, not the fixed AccessKey",
+    )
     cmd.set_defaults(handler=run_simulate)
 
 
@@ -509,7 +516,15 @@ def run_simulate(args: argparse.Namespace) -> int:
         bad_rate=args.bad_rate,
     )
     world = World(args.workspace, seed=args.seed, size=size)
-    sim = Simulator(world, host=args.host, port=args.port, faults=faults, seed=args.seed)
+    sim = Simulator(
+        world,
+        host=args.host,
+        port=args.port,
+        faults=faults,
+        seed=args.seed,
+        sts_lifetime=parse_duration(args.sts_lifetime).total_seconds(),
+        sts_only=args.sts_only,
+    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -522,7 +537,13 @@ def run_simulate(args: argparse.Namespace) -> int:
     )
     print(
         f"sign requests with ALIBABA_CLOUD_ACCESS_KEY_ID={sim.access_key_id} "
-        f"ALIBABA_CLOUD_ACCESS_KEY_SECRET={sim.access_key_secret}",
+        f"ALIBABA_CLOUD_ACCESS_KEY_SECRET={sim.access_key_secret}"
+        + (" (only to assume a role: --sts-only)" if args.sts_only else ""),
+        flush=True,
+    )
+    print(
+        f"or with STS credentials: ALIBABA_CLOUD_CREDENTIALS_URI={sim.credentials_uri}, "
+        f"or sts_endpoint = {sim.url!r} for roles",
         flush=True,
     )
     interval = parse_duration(args.change_every).total_seconds() if args.change_every else None

@@ -22,8 +22,16 @@ from urllib.parse import quote
 
 import httpx
 
-from exporter.config import Credentials, WorkspaceSettings
-from exporter.errors import ApiContext, ApiError, AuthError, PayloadError
+from exporter.config import WorkspaceSettings
+from exporter.credentials import Credentials, CredentialSource
+from exporter.errors import (
+    ApiContext,
+    ApiError,
+    AuthError,
+    CredentialsError,
+    ExporterError,
+    PayloadError,
+)
 from exporter.redact import Redactor
 from exporter.signing import API_VERSION, AcsSignatureAuth
 from exporter.storable import UnstorableBody, decode_body
@@ -136,9 +144,16 @@ class RateLimiter:
 class _Transient(Exception):
     """An attempt failed in a way worth retrying; carries the error to raise if retries run out."""
 
-    def __init__(self, error: ApiError) -> None:
+    def __init__(self, error: ApiError | CredentialsError, code: str | None = None) -> None:
         super().__init__(str(error))
         self.error = error
+        self.code = code or (error.code if isinstance(error, ApiError) else None) or "transient"
+
+    def final(self, attempts: int) -> ExporterError:
+        """The error to raise when this was the last attempt."""
+        if isinstance(self.error, ApiError):
+            return self.error.after_attempts(attempts)
+        return self.error
 
 
 class FlinkClient:
@@ -147,7 +162,7 @@ class FlinkClient:
     def __init__(
         self,
         settings: WorkspaceSettings,
-        credentials: Credentials,
+        credentials: Credentials | CredentialSource,
         *,
         retry: RetryPolicy | None = None,
         recorder: ResponseRecorder | None = None,
@@ -166,14 +181,9 @@ class FlinkClient:
         self._rng = rng or random.Random()
         self._slots = threading.BoundedSemaphore(settings.concurrency)
         self._rate = RateLimiter(settings.requests_per_second, sleep=sleep, monotonic=monotonic)
-        token = credentials.security_token
         self._http = httpx.Client(
             base_url=settings.base_url,
-            auth=AcsSignatureAuth(
-                credentials.access_key_id,
-                credentials.access_key_secret.get_secret_value(),
-                token.get_secret_value() if token else None,
-            ),
+            auth=AcsSignatureAuth(credentials),
             timeout=httpx.Timeout(
                 settings.read_timeout.total_seconds(),
                 connect=settings.connect_timeout.total_seconds(),
@@ -306,15 +316,18 @@ class FlinkClient:
             try:
                 decoded = self._attempt(action, method, path, context, params, content, headers)
             except _Transient as transient:
-                error = transient.error
                 delay = self._retry.delay(attempt, self._rng)
                 out_of_time = self._monotonic() - started + delay > self._budget
                 if attempt >= self._retry.max_attempts or out_of_time:
-                    self.stats.failed(error.code or "transient", retried=False)
-                    raise error.after_attempts(attempt) from None
-                self.stats.failed(error.code or "transient", retried=True)
+                    self.stats.failed(transient.code, retried=False)
+                    raise transient.final(attempt) from None
+                self.stats.failed(transient.code, retried=True)
                 log.info(
-                    "retrying %s for %s in %.2fs: %s", action, context.describe(), delay, error
+                    "retrying %s for %s in %.2fs: %s",
+                    action,
+                    context.describe(),
+                    delay,
+                    transient.error,
                 )
                 self._sleep(delay)
                 continue
@@ -355,6 +368,10 @@ class FlinkClient:
                 raise _Transient(
                     ApiError(context, action, code="ConnectionError", message=str(exc))
                 ) from None
+            except CredentialsError as exc:
+                # The provider could not refresh (its endpoint down a moment): worth a retry
+                # within the request's budget; after that the sync fails as a whole.
+                raise _Transient(exc, code="CredentialsUnavailable") from None
             finally:
                 self.stats.finished()
         return _decode(response, action, context)

@@ -12,24 +12,22 @@ import os
 import re
 import stat
 import tomllib
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from exporter.errors import ConfigError, CredentialsError
+from exporter.errors import ConfigError
 from exporter.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -135,14 +133,129 @@ class LineageSettings(_Section):
     live_statuses: list[str] = Field(default_factory=lambda: ["RUNNING"], min_length=1)
 
 
-class CredentialSettings(_Section):
-    """Where a workspace's credentials are read from: environment variables or a secrets file."""
+class _CredentialSection(_Section):
+    """Shared by every credentials type; `type` picks the alibabacloud-credentials provider."""
 
+
+class _KeyPairCredentials(_CredentialSection):
     access_key_id_env: str = "ALIBABA_CLOUD_ACCESS_KEY_ID"
     access_key_secret_env: str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a name
     security_token_env: str = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105 - a name
     # A TOML file with access_key_id, access_key_secret and optionally security_token.
     secrets_file: Path | None = None
+
+
+class AccessKeyCredentials(_KeyPairCredentials):
+    """An AccessKey pair (with an STS token when one is set) from environment variables or a
+    secrets file. The default, and what configurations without a `type` mean."""
+
+    type: Literal["access_key"] = "access_key"
+
+
+class StsCredentials(_KeyPairCredentials):
+    """A fixed STS triplet: like access_key, but the security token is required."""
+
+    type: Literal["sts"] = "sts"
+
+
+class DefaultChainCredentials(_CredentialSection):
+    """The package's default chain: environment AccessKey/STS, OIDC (RRSA), the CLI's
+    config.json and credentials.ini profiles, the ECS RAM role, ALIBABA_CLOUD_CREDENTIALS_URI."""
+
+    type: Literal["default"] = "default"
+
+
+def _session_duration(value: object) -> timedelta:
+    duration = parse_duration(value)
+    if not timedelta(minutes=15) <= duration <= timedelta(hours=12):
+        raise ValueError("duration must be between 15m and 12h (STS session limits)")
+    return duration
+
+
+SessionDuration = Annotated[timedelta, BeforeValidator(_session_duration)]
+
+
+class _AssumedRole(_CredentialSection):
+    role_arn: str | None = None  # default: $ALIBABA_CLOUD_ROLE_ARN
+    role_session_name: str = "lineage-exporter"
+    duration: SessionDuration = timedelta(hours=1)
+    policy: str | None = None  # a JSON policy that narrows the role's permissions
+    # e.g. "sts-vpc.cn-hangzhou.aliyuncs.com"; default: the workspace region's STS endpoint
+    sts_endpoint: str | None = None
+
+
+class RamRoleArnCredentials(_AssumedRole):
+    """A RAM role assumed (AssumeRole) by a base identity, refreshed before it expires."""
+
+    type: Literal["ram_role_arn"] = "ram_role_arn"
+    external_id: str | None = None
+    base: CredentialSettings = Field(default_factory=lambda: AccessKeyCredentials())
+
+
+class OidcRoleArnCredentials(_AssumedRole):
+    """RRSA on ACK: an OIDC token file exchanged for a RAM role (AssumeRoleWithOIDC)."""
+
+    type: Literal["oidc_role_arn"] = "oidc_role_arn"
+    oidc_provider_arn: str | None = None  # default: $ALIBABA_CLOUD_OIDC_PROVIDER_ARN
+    oidc_token_file: Path | None = None  # default: $ALIBABA_CLOUD_OIDC_TOKEN_FILE
+
+
+class EcsRamRoleCredentials(_CredentialSection):
+    """The ECS instance's RAM role, from the instance metadata service."""
+
+    type: Literal["ecs_ram_role"] = "ecs_ram_role"
+    role_name: str | None = None  # default: the role attached to the instance
+    disable_imds_v1: bool = False
+
+
+class CredentialsUriCredentials(_CredentialSection):
+    """A URI answering STS triplets as JSON (a sidecar, a vault agent)."""
+
+    type: Literal["credentials_uri"] = "credentials_uri"
+    uri: str | None = None  # default: $ALIBABA_CLOUD_CREDENTIALS_URI
+
+
+class ProfileCredentials(_CredentialSection):
+    """A profile of the CLI's ~/.aliyun/config.json or of ~/.alibabacloud/credentials.ini."""
+
+    type: Literal["profile"] = "profile"
+    profile: str | None = None  # default: $ALIBABA_CLOUD_PROFILE, else the file's own default
+    # A .json file is read as the CLI's config, anything else as credentials.ini; default:
+    # ~/.aliyun/config.json when it exists, else $ALIBABA_CLOUD_CREDENTIALS_FILE or
+    # ~/.alibabacloud/credentials.ini.
+    profile_file: Path | None = None
+
+
+def _default_type(value: object) -> object:
+    """Sections without a `type` are the AccessKey case they have always been."""
+    if isinstance(value, dict) and "type" not in value:
+        return {**value, "type": "access_key"}
+    return value
+
+
+CredentialSettings = Annotated[
+    AccessKeyCredentials
+    | StsCredentials
+    | DefaultChainCredentials
+    | RamRoleArnCredentials
+    | OidcRoleArnCredentials
+    | EcsRamRoleCredentials
+    | CredentialsUriCredentials
+    | ProfileCredentials,
+    Field(discriminator="type"),
+    BeforeValidator(_default_type),
+]
+CREDENTIAL_TYPES = (
+    "default",
+    "access_key",
+    "sts",
+    "ram_role_arn",
+    "oidc_role_arn",
+    "ecs_ram_role",
+    "credentials_uri",
+    "profile",
+)
+RamRoleArnCredentials.model_rebuild()  # its `base` is itself a CredentialSettings
 
 
 class WorkspaceSettings(_Section):
@@ -165,7 +278,7 @@ class WorkspaceSettings(_Section):
     # A sync still fetching after this long stops and fails (nothing written); the next runs.
     sync_deadline: Duration = timedelta(minutes=30)
     ca_bundle: Path | None = None
-    credentials: CredentialSettings = CredentialSettings()
+    credentials: CredentialSettings = Field(default_factory=lambda: AccessKeyCredentials())
 
     @model_validator(mode="after")
     def _one_endpoint(self) -> WorkspaceSettings:
@@ -302,55 +415,3 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "(top level)"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """An AccessKey pair, with an STS token when the credentials are temporary."""
-
-    access_key_id: str
-    access_key_secret: SecretStr
-    security_token: SecretStr | None = None
-
-
-def load_credentials(workspace: WorkspaceSettings) -> Credentials:
-    """Read the workspace's credentials from its secrets file or its environment variables."""
-    source = workspace.credentials
-    if source.secrets_file is not None:
-        return _credentials_from_file(workspace.id, source.secrets_file)
-    key_id = os.environ.get(source.access_key_id_env, "").strip()
-    secret = os.environ.get(source.access_key_secret_env, "").strip()
-    token = os.environ.get(source.security_token_env, "").strip()
-    missing = [
-        name
-        for name, value in (
-            (source.access_key_id_env, key_id),
-            (source.access_key_secret_env, secret),
-        )
-        if not value
-    ]
-    if missing:
-        raise CredentialsError(
-            f"workspace {workspace.id}: credentials missing, set {' and '.join(missing)}"
-        )
-    return Credentials(key_id, SecretStr(secret), SecretStr(token) if token else None)
-
-
-def _credentials_from_file(workspace_id: str, path: Path) -> Credentials:
-    warn_if_readable_by_others(path, f"secrets file of workspace {workspace_id}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        # The exception text of a TOML error may quote file content: keep only its type.
-        raise CredentialsError(
-            f"workspace {workspace_id}: secrets file {path} cannot be read ({type(exc).__name__})"
-        ) from None
-    key_id = str(data.get("access_key_id", "")).strip()
-    secret = str(data.get("access_key_secret", "")).strip()
-    token = str(data.get("security_token", "")).strip()
-    if not key_id or not secret:
-        raise CredentialsError(
-            f"workspace {workspace_id}: secrets file {path} must set access_key_id and "
-            "access_key_secret"
-        )
-    return Credentials(key_id, SecretStr(secret), SecretStr(token) if token else None)

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from exporter import migrate
 from exporter.config import ScheduleSettings, Settings, WorkspaceSettings
+from exporter.credentials import CredentialSource, open_source
 from exporter.errors import ExporterError, StoreError
 from exporter.health import HealthServer, Metrics
 from exporter.lease import daemon_lock
@@ -105,6 +106,9 @@ class Daemon:
         self.stop = stop
         self.on_summary = on_summary
         self.metrics = Metrics()
+        # One provider per workspace for the daemon's life: what it fetched (temporary
+        # credentials) serves every sync until the provider itself refreshes it.
+        self._credentials: dict[str, CredentialSource] = {}
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(1, len(settings.workspaces)))},
             job_defaults={
@@ -168,6 +172,7 @@ class Daemon:
             summary = sync_workspace(
                 self.engine,
                 workspace,
+                credentials=self._credential_source(workspace),
                 stop=self.stop,
                 retention=self.settings.retention,
                 redactor=self.settings.redaction.redactor,
@@ -186,3 +191,11 @@ class Daemon:
         log.info("%s", summary.line())
         if self.on_summary is not None:
             self.on_summary(summary)
+
+    def _credential_source(self, workspace: WorkspaceSettings) -> CredentialSource:
+        """The workspace's provider, built at its first sync (a CredentialsError is that
+        sync's failure, and the next sync tries again)."""
+        source = self._credentials.get(workspace.id)
+        if source is None:
+            source = self._credentials[workspace.id] = open_source(workspace)
+        return source

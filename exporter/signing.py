@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
+
+from exporter.credentials import Credentials, CredentialSource, StaticSource
 
 ALGORITHM = "ACS3-HMAC-SHA256"
 API_VERSION = "2022-07-18"
@@ -87,27 +90,38 @@ def request_path_and_params(request: httpx.Request) -> tuple[str, list[tuple[str
 
 
 class AcsSignatureAuth(httpx.Auth):
-    """Signs each request with ACS3-HMAC-SHA256; sets the x-acs-* headers the gateway requires."""
+    """Signs each request with ACS3-HMAC-SHA256; sets the x-acs-* headers the gateway requires.
+
+    The credentials are asked of their source at every signature, so temporary ones that the
+    source refreshed are used from the next request on, and a retry is signed with what is
+    current then.
+    """
 
     requires_request_body = True
 
     def __init__(
         self,
-        access_key_id: str,
-        access_key_secret: str,
-        security_token: str | None = None,
+        credentials: CredentialSource | Credentials,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         nonce: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
-        self._access_key_id = access_key_id
-        self._access_key_secret = access_key_secret
-        self._security_token = security_token
+        self._source = (
+            StaticSource(credentials) if isinstance(credentials, Credentials) else credentials
+        )
         self._clock = clock
         self._nonce = nonce
 
+    @classmethod
+    def with_keys(
+        cls, access_key_id: str, access_key_secret: str, security_token: str | None = None
+    ) -> AcsSignatureAuth:
+        """An Auth signing with a fixed AccessKey pair (and STS token)."""
+        token = SecretStr(security_token) if security_token else None
+        return cls(Credentials(access_key_id, SecretStr(access_key_secret), token))
+
     def __repr__(self) -> str:  # never show the secret
-        return f"AcsSignatureAuth(access_key_id={self._access_key_id!r})"
+        return f"AcsSignatureAuth(credentials={self._source.kind!r})"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         self.sign(request)
@@ -115,16 +129,23 @@ class AcsSignatureAuth(httpx.Auth):
 
     def sign(self, request: httpx.Request) -> None:
         """Set the date, nonce, content hash and Authorization headers on the request."""
+        credentials = self._source.get()
         payload_hash = hashlib.sha256(request.content).hexdigest()
         request.headers["x-acs-version"] = request.headers.get("x-acs-version", API_VERSION)
         request.headers["x-acs-date"] = utc_timestamp(self._clock())
         request.headers["x-acs-signature-nonce"] = self._nonce()
         request.headers["x-acs-content-sha256"] = payload_hash
-        if self._security_token:
-            request.headers["x-acs-security-token"] = self._security_token
+        token = credentials.security_token
+        if token is not None:
+            request.headers["x-acs-security-token"] = token.get_secret_value()
+        else:
+            request.headers.pop("x-acs-security-token", None)
         path, params = request_path_and_params(request)
         headers = dict(request.headers.items())
         names = signed_header_names(headers)
         canonical = canonical_request(request.method, path, params, headers, names, payload_hash)
-        sig = signature(self._access_key_secret, string_to_sign(canonical))
-        request.headers["Authorization"] = authorization_header(self._access_key_id, names, sig)
+        secret = credentials.access_key_secret.get_secret_value()
+        sig = signature(secret, string_to_sign(canonical))
+        request.headers["Authorization"] = authorization_header(
+            credentials.access_key_id, names, sig
+        )

@@ -22,15 +22,12 @@ from sqlalchemy import Engine
 from exporter import store
 from exporter.client import FlinkClient
 from exporter.collector import young_collections_only
-from exporter.config import (
-    Credentials,
-    RetentionSettings,
-    WorkspaceSettings,
-    load_credentials,
-)
+from exporter.config import RetentionSettings, WorkspaceSettings
+from exporter.credentials import Credentials, CredentialSource, StaticSource, open_source
 from exporter.early import EarlyWriter, Written
 from exporter.errors import (
     ApiContext,
+    CredentialsError,
     DataRefused,
     ExporterError,
     FetchCancelled,
@@ -198,7 +195,7 @@ def sync_workspace(
     engine: Engine,
     workspace: WorkspaceSettings,
     *,
-    credentials: Credentials | None = None,
+    credentials: CredentialSource | Credentials | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     stop: threading.Event | None = None,
     progress: Progress | None = None,
@@ -210,12 +207,17 @@ def sync_workspace(
 
     Holds the workspace's lease throughout: if another process (a replica, or a `sync` started
     by hand) is syncing it, this returns at once with status `skipped`. A sync that runs past
-    the workspace's `sync_deadline` stops fetching and fails, writing nothing.
+    the workspace's `sync_deadline` stops fetching and fails, writing nothing, and so does one
+    whose credentials provider cannot supply credentials (the error names the provider type).
+    `credentials`: the workspace's source, kept by a long-running caller so that what the
+    provider fetched is reused (default: a provider built for this one sync).
     """
+    if isinstance(credentials, Credentials):
+        credentials = StaticSource(credentials)
     run = _Run(
         engine,
         workspace,
-        credentials or load_credentials(workspace),
+        credentials or open_source(workspace),
         clock,
         _Deadline(workspace.sync_deadline.total_seconds(), stop),
         progress,
@@ -264,7 +266,7 @@ class _Run:
 
     engine: Engine
     workspace: WorkspaceSettings
-    credentials: Credentials
+    credentials: CredentialSource
     clock: Callable[[], datetime]
     deadline: _Deadline
     progress: Progress | None
@@ -277,6 +279,7 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
     summary, workspace = run.summary, run.workspace
     writer: EarlyWriter | None = None
     try:
+        run.credentials.get()  # a provider with nothing to give fails the run before any fetch
         with run.engine.connect() as conn:
             stored = store.live_contributions(conn, workspace.id)
         started = time.monotonic()
@@ -307,6 +310,7 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
             summary.api_errors = dict(client.stats.errors_by_code)
         if run.deadline.stopped:
             raise SyncInterrupted(f"workspace {workspace.id}: stopped while fetching")
+        _raise_credentials_failure(results)
         cancelled = any(isinstance(d.error, FetchCancelled) for r in results for d in r.deployments)
         if cancelled and run.deadline.expired:  # a fetch that completed in time stands
             raise SyncInterrupted(
@@ -346,6 +350,16 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
     finally:
         if writer is not None:
             writer.close()
+
+
+def _raise_credentials_failure(results: list[NamespaceFetch]) -> None:
+    """Credentials that stopped coming mid-sync fail the whole run (nothing is written): the
+    jobs they failed say nothing about their lineage, and every later request would fail too."""
+    for result in results:
+        errors = [result.listing_error, *(d.error for d in result.deployments)]
+        for error in errors:
+            if isinstance(error, CredentialsError):
+                raise error
 
 
 class _EarlyWritesUnused(Exception):

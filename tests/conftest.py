@@ -5,21 +5,45 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from pydantic import SecretStr
+# Before anything imports alibabacloud_credentials (it reads its environment once, at import):
+# no provider may try the ECS metadata address, and no socket may leave the machine, in this
+# process or in any Python process a test starts (tests/guard/sitecustomize.py).
+GUARD_DIR = Path(__file__).parent / "guard"
+os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
+os.environ["LINEAGE_EXPORTER_LOOPBACK_ONLY"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(GUARD_DIR), os.environ.get("PYTHONPATH", "")) if p
+)
+sys.path.insert(0, str(GUARD_DIR))
+import loopback_guard  # noqa: E402
 
-from exporter.client import FlinkClient, RetryPolicy
-from exporter.config import Credentials, WorkspaceSettings
-from exporter.simulator import Faults, Simulator, World, WorldSize
-from exporter.simulator.world import SimDeployment
+loopback_guard.install()
+
+import pytest  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+
+from exporter.client import FlinkClient, RetryPolicy  # noqa: E402
+from exporter.config import WorkspaceSettings  # noqa: E402
+from exporter.credentials import Credentials  # noqa: E402
+from exporter.simulator import Faults, Simulator, World, WorldSize  # noqa: E402
+from exporter.simulator.world import SimDeployment  # noqa: E402
 
 WORKSPACE_ID = "ws-test"
 REQUIRE_PG_ENV = "LINEAGE_EXPORTER_REQUIRE_PG"
 PG_URL_ENV = "LINEAGE_EXPORTER_TEST_PG_URL"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(autouse=True)
+def loopback_only() -> Iterator[None]:
+    """Every test: no connection or name lookup beyond 127.0.0.1 was even attempted."""
+    loopback_guard.violations.clear()
+    yield
+    assert not loopback_guard.violations, f"left the machine: {loopback_guard.violations}"
 
 
 @pytest.fixture

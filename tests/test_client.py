@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from exporter.client import RetryPolicy, newest
-from exporter.config import Credentials
+from exporter.credentials import Credentials
 from exporter.errors import ApiError, AuthError, PayloadError
 from exporter.simulator import Simulator
 from exporter.simulator.world import SimDeployment, SimJob, World, WorldSize

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import load_credentials, load_settings, parse_duration, resolve_config_path
+from exporter.config import load_settings, parse_duration, resolve_config_path
+from exporter.credentials import load_credentials
 from exporter.errors import ConfigError, CredentialsError
 
 MINIMAL = """

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import inspect, text
 
 from exporter.cli import main
-from exporter.config import Credentials, load_credentials
+from exporter.credentials import Credentials, load_credentials
 from exporter.errors import ApiError
 from exporter.simulator import Faults, Simulator, World
 from exporter.store import make_engine

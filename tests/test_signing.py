@@ -10,17 +10,20 @@ from types import SimpleNamespace
 import httpx
 import pytest
 from alibabacloud_tea_openapi.utils import Utils
+from pydantic import SecretStr
 
 from exporter import signing
+from exporter.credentials import Credentials
 from exporter.signing import AcsSignatureAuth
 
 FIXED_TIME = datetime(2026, 3, 1, 12, 30, 45, tzinfo=UTC)
 
 
 def sign(request: httpx.Request, token: str | None = None, nonce: str = "n-1") -> httpx.Request:
-    auth = AcsSignatureAuth(
-        "AKID-TEST", "secret/with+chars", token, clock=lambda: FIXED_TIME, nonce=lambda: nonce
+    credentials = Credentials(
+        "AKID-TEST", SecretStr("secret/with+chars"), SecretStr(token) if token else None
     )
+    auth = AcsSignatureAuth(credentials, clock=lambda: FIXED_TIME, nonce=lambda: nonce)
     flow = auth.auth_flow(request)
     return next(flow)
 
@@ -105,7 +108,7 @@ def test_each_signing_uses_a_new_nonce_and_signature() -> None:
 
 
 def test_default_nonces_are_unique() -> None:
-    auth = AcsSignatureAuth("AK", "SK")
+    auth = AcsSignatureAuth.with_keys("AK", "SK")
     nonces = set()
     for _ in range(50):
         request = next(auth.auth_flow(httpx.Request("GET", "https://h/a")))
@@ -135,4 +138,4 @@ def test_canonical_request_layout() -> None:
 
 
 def test_auth_repr_hides_the_secret() -> None:
-    assert "SK-SECRET" not in repr(AcsSignatureAuth("AK", "SK-SECRET"))
+    assert "SK-SECRET" not in repr(AcsSignatureAuth.with_keys("AK", "SK-SECRET"))

@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from exporter.credentials import Credentials
 from exporter.signing import AcsSignatureAuth
 from exporter.simulator import Simulator, World, WorldSize
 
@@ -34,8 +36,7 @@ def signed(
         headers=headers,
     )
     auth = AcsSignatureAuth(
-        sim.access_key_id,
-        secret or sim.access_key_secret,
+        Credentials(sim.access_key_id, SecretStr(secret or sim.access_key_secret)),
         clock=(lambda: clock) if clock else (lambda: datetime.now(UTC)),
         **({"nonce": lambda: nonce} if nonce else {}),  # type: ignore[arg-type]
     )

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote
 
 from exporter import signing
 from exporter.simulator.poison import POISONS
+from exporter.simulator.sts import CREDENTIALS_PATH, TokenService
 from exporter.simulator.world import SimDeployment, World
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class RequestStats:
     by_action: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     nonces: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))  # the latest
+    # How many accepted requests each AccessKey ID signed (STS ones rotate).
+    signed_by: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -92,13 +95,19 @@ class Simulator:
         security_token: str | None = None,
         faults: Faults | None = None,
         seed: int = 0,
+        sts_lifetime: float = 3600.0,
+        sts_only: bool = False,
     ) -> None:
+        """`sts_lifetime`: how long the STS credentials it issues last; `sts_only`: the API
+        accepts only those, not the fixed AccessKey (which can still assume the role)."""
         self.world = world or World()
         self.faults = faults or Faults()
         self.stats = RequestStats()
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
         self.security_token = security_token
+        self.sts_only = sts_only
+        self.tokens = TokenService(access_key_id, access_key_secret, lifetime=sts_lifetime)
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self._seen_nonces: set[str] = set()
@@ -110,6 +119,11 @@ class Simulator:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def credentials_uri(self) -> str:
+        """Where the simulator hands out STS credentials (ALIBABA_CLOUD_CREDENTIALS_URI)."""
+        return self.url + CREDENTIALS_PATH
 
     def start(self) -> Simulator:
         self._thread = threading.Thread(
@@ -148,6 +162,9 @@ class Simulator:
         if target.startswith(CONTROL_PREFIX):
             status, payload = self.control(method, target)
             return status, _encode(payload)
+        if TokenService.handles(target):
+            status, payload = self.tokens.respond(method, target, headers)
+            return status, _encode(payload)
         arrived = time.monotonic() if arrived is None else arrived
         action = headers.get("x-acs-action", "?")
         with self._lock:
@@ -171,6 +188,9 @@ class Simulator:
             with self._lock:
                 self.stats.rejected[rejected[1].get("Code", "?")] += 1
             return rejected
+        signer = _parse_authorization(headers.get("authorization", "")) or {}
+        with self._lock:
+            self.stats.signed_by[signer.get("Credential", "?")] += 1
         fault = self.injected_fault(action)
         if fault is not None:
             return fault
@@ -192,6 +212,8 @@ class Simulator:
                     "by_action": dict(stats.by_action),
                     "rejected": dict(stats.rejected),
                     "max_in_flight": stats.max_in_flight,
+                    "access_keys_used": len(stats.signed_by),
+                    "sts_issued": dict(self.tokens.stats.issued),
                 }
         if method == "POST" and path == CONTROL_PREFIX + "reset-stats":
             with self._lock:
@@ -227,10 +249,9 @@ class Simulator:
                 "IncompleteSignature",
                 "The Authorization header is missing or not ACS3-HMAC-SHA256.",
             )
-        if fields["Credential"] != self.access_key_id:
-            return _gateway_error(
-                404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
-            )
+        secret = self._secret_for(fields["Credential"], headers.get("x-acs-security-token"))
+        if isinstance(secret, tuple):
+            return secret
         names = fields["SignedHeaders"].split(";")
         required = {
             "host",
@@ -262,16 +283,12 @@ class Simulator:
             return _gateway_error(
                 400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
             )
-        if self.security_token and headers.get("x-acs-security-token") != self.security_token:
-            return _gateway_error(
-                400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken is invalid."
-            )
         path, _, query = target.partition("?")
         params = parse_qsl(query, keep_blank_values=True)
         canonical = signing.canonical_request(
             method, path, params, headers, names, headers["x-acs-content-sha256"]
         )
-        expected = signing.signature(self.access_key_secret, signing.string_to_sign(canonical))
+        expected = signing.signature(secret, signing.string_to_sign(canonical))
         if not hmac.compare_digest(expected, fields["Signature"]):
             return _gateway_error(
                 400,
@@ -285,6 +302,26 @@ class Simulator:
         if not headers.get("workspace"):
             return _gateway_error(400, "MissingWorkspace", "The header 'workspace' is required.")
         return None
+
+    def _secret_for(
+        self, access_key_id: str, security_token: str | None
+    ) -> str | tuple[int, dict[str, Any]]:
+        """The secret of the signing AccessKey (the fixed one or an STS triplet issued here and
+        not yet expired), or the gateway's refusal."""
+        if access_key_id == self.access_key_id and not self.sts_only:
+            if self.security_token and security_token != self.security_token:
+                return _gateway_error(
+                    400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken is invalid."
+                )
+            return self.access_key_secret
+        if not self.tokens.knows(access_key_id):
+            return _gateway_error(
+                404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+            )
+        secret = self.tokens.secret_for(access_key_id, security_token)
+        if isinstance(secret, tuple):
+            return _gateway_error(400, *secret)
+        return secret
 
     def _fresh_nonce(self, nonce: str) -> bool:
         now = time.monotonic()
@@ -508,6 +545,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:  # the ECS metadata service's IMDSv2 token
         self._serve()
 
     def log_message(self, format: str, *args: Any) -> None:
