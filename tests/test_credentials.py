@@ -592,3 +592,40 @@ def _statuses(url: str) -> list[str]:
             return [str(s) for s in conn.execute(query).scalars()]
     finally:
         engine.dispose()
+
+
+# -- the README's examples are what the code accepts ---------------------------------------------
+
+
+def _readme_blocks(language: str) -> list[str]:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    return re.findall(rf"```{language}\n(.*?)```", readme, flags=re.DOTALL)
+
+
+def test_every_credentials_example_in_the_readme_is_valid(sts_sim: Simulator) -> None:
+    import tomllib
+
+    examples = [b for b in _readme_blocks("toml") if b.startswith("[workspaces.credentials]")]
+    assert len(examples) >= 3
+    for block in examples:
+        section = tomllib.loads(block)["workspaces"]["credentials"]
+        assert settings(sts_sim, section).credentials.type == section.get("type", "access_key")
+
+
+def test_the_readme_pod_spec_sets_the_three_rrsa_variables() -> None:
+    import yaml
+
+    (spec,) = [yaml.safe_load(b) for b in _readme_blocks("yaml") if "serviceAccountName" in b]
+    env = {e["name"] for e in spec["spec"]["containers"][0]["env"]}
+    assert env == {
+        "ALIBABA_CLOUD_ROLE_ARN",
+        "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+        "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+    }
+    mount = spec["spec"]["containers"][0]["volumeMounts"][0]["mountPath"]
+    token_file = next(
+        e["value"]
+        for e in spec["spec"]["containers"][0]["env"]
+        if e["name"] == "ALIBABA_CLOUD_OIDC_TOKEN_FILE"
+    )
+    assert token_file.startswith(mount + "/")
