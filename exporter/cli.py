@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from exporter import __version__, migrate, query, render
-from exporter.client import FlinkClient
+from exporter.api.client import FlinkClient
+from exporter.api.credentials import describe_source, open_source
 from exporter.config import Settings, load_settings, parse_duration, resolve_config_path
-from exporter.credentials import describe_source, open_source
 from exporter.daemon import Daemon, wait_for_database, wait_or_stop
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
 from exporter.extract import fetch_workspace

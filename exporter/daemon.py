@@ -21,8 +21,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from exporter import migrate
+from exporter.api.credentials import CredentialSource, open_source
 from exporter.config import ScheduleSettings, Settings, WorkspaceSettings
-from exporter.credentials import CredentialSource, open_source
 from exporter.errors import ExporterError, StoreError
 from exporter.health import HealthServer, Metrics
 from exporter.lease import daemon_lock
@@ -194,7 +194,10 @@ class Daemon:
 
     def _credential_source(self, workspace: WorkspaceSettings) -> CredentialSource:
         """The workspace's provider, built at its first sync (a CredentialsError is that
-        sync's failure, and the next sync tries again)."""
+        sync's failure, and the next sync tries again). Fixed keys are read again at every
+        sync, as they always were: a secrets file rewritten by an agent takes effect."""
+        if workspace.credentials.type in ("access_key", "sts"):
+            return open_source(workspace)
         source = self._credentials.get(workspace.id)
         if source is None:
             source = self._credentials[workspace.id] = open_source(workspace)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from exporter.client import FlinkClient
+from exporter.api.client import FlinkClient
+from exporter.api.wire import Deployment, Job, LineageResponse
 from exporter.errors import ApiContext, ExporterError, FetchCancelled, PayloadError
 from exporter.storable import MAX_ID_BYTES, describe_too_long, too_long
-from exporter.wire import Deployment, Job, LineageResponse
 
 log = logging.getLogger(__name__)
 

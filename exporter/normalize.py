@@ -23,9 +23,9 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from exporter.api.wire import Deployment, LineageInfo, Node, Relation
 from exporter.errors import ApiContext, PayloadError
 from exporter.storable import MAX_ID_BYTES, MAX_NAME_BYTES, describe_too_long, too_long
-from exporter.wire import Deployment, LineageInfo, Node, Relation
 
 Key = tuple[str, ...]
 Attrs = dict[str, Any]

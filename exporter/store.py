@@ -48,6 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import Text, TypeEngine
 
+from exporter.api.wire import Job
 from exporter.errors import DataRefused, StoreError
 from exporter.failures import JobFailure
 from exporter.history import Changes, CurrentState
@@ -75,7 +76,6 @@ from exporter.models import (
 from exporter.models import JobFailure as JobFailureRow
 from exporter.normalize import JOB_RECORD_ATTRS, KINDS, ROWS_VERSION, Attrs, Key
 from exporter.redact import Redactor
-from exporter.wire import Job
 
 CHUNK = 500
 T = TypeVar("T")

@@ -20,10 +20,11 @@ from pydantic_core import to_json
 from sqlalchemy import Engine
 
 from exporter import store
-from exporter.client import FlinkClient
+from exporter.api.client import FlinkClient
+from exporter.api.credentials import Credentials, CredentialSource, StaticSource, open_source
+from exporter.api.wire import LineageResponse, parse_body
 from exporter.collector import young_collections_only
 from exporter.config import RetentionSettings, WorkspaceSettings
-from exporter.credentials import Credentials, CredentialSource, StaticSource, open_source
 from exporter.early import EarlyWriter, Written
 from exporter.errors import (
     ApiContext,
@@ -70,7 +71,6 @@ from exporter.normalize import (
     normalize,
 )
 from exporter.redact import Redactor
-from exporter.wire import LineageResponse, parse_body
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ loopback_guard.install()
 import pytest  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
-from exporter.client import FlinkClient, RetryPolicy  # noqa: E402
+from exporter.api.client import FlinkClient, RetryPolicy  # noqa: E402
+from exporter.api.credentials import Credentials  # noqa: E402
 from exporter.config import WorkspaceSettings  # noqa: E402
-from exporter.credentials import Credentials  # noqa: E402
 from exporter.simulator import Faults, Simulator, World, WorldSize  # noqa: E402
 from exporter.simulator.world import SimDeployment  # noqa: E402
 

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from exporter.client import RetryPolicy, newest
-from exporter.credentials import Credentials
+from exporter.api.client import RetryPolicy, newest
+from exporter.api.credentials import Credentials
+from exporter.api.wire import Job
 from exporter.errors import ApiError, AuthError, PayloadError
 from exporter.simulator import Simulator
 from exporter.simulator.world import SimDeployment, SimJob, World, WorldSize
-from exporter.wire import Job
 
 NS = "default-namespace"
 
@@ -102,7 +102,7 @@ def test_transient_failure_gives_up_after_max_attempts(
 def test_retries_stop_within_the_time_budget(simulator: Simulator, sim_credentials: Any) -> None:
     from conftest import workspace_settings
 
-    from exporter.client import FlinkClient
+    from exporter.api.client import FlinkClient
 
     simulator.faults.throttle_next = 100
     slept: list[float] = []
@@ -192,7 +192,7 @@ def test_timeouts_are_retried_then_reported(make_client: Any, simulator: Simulat
 def test_connection_refused_is_retried() -> None:
     from conftest import workspace_settings
 
-    from exporter.client import FlinkClient
+    from exporter.api.client import FlinkClient
 
     world = World("ws-x", size=WorldSize(namespaces=1, deployments_per_namespace=1))
     sim = Simulator(world)
@@ -239,7 +239,7 @@ class FakeClock:
 
 
 def test_rate_limiter_spaces_request_starts_evenly() -> None:
-    from exporter.client import RateLimiter
+    from exporter.api.client import RateLimiter
 
     clock = FakeClock()
     limiter = RateLimiter(4, sleep=clock.sleep, monotonic=clock.monotonic)
@@ -254,7 +254,7 @@ def test_rate_limiter_spaces_request_starts_evenly() -> None:
 
 
 def test_rate_limiter_lets_time_already_passed_count() -> None:
-    from exporter.client import RateLimiter
+    from exporter.api.client import RateLimiter
 
     clock = FakeClock()
     limiter = RateLimiter(2, sleep=clock.sleep, monotonic=clock.monotonic)
@@ -265,7 +265,7 @@ def test_rate_limiter_lets_time_already_passed_count() -> None:
 
 
 def test_no_rate_cap_never_sleeps() -> None:
-    from exporter.client import RateLimiter
+    from exporter.api.client import RateLimiter
 
     clock = FakeClock()
     limiter = RateLimiter(None, sleep=clock.sleep, monotonic=clock.monotonic)
@@ -279,7 +279,7 @@ def test_requests_per_second_caps_every_request_the_client_sends(
 ) -> None:
     from conftest import workspace_settings
 
-    from exporter.client import FlinkClient
+    from exporter.api.client import FlinkClient
     from exporter.extract import fetch_workspace
 
     clock = FakeClock()

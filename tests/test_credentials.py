@@ -25,9 +25,7 @@ from conftest import workspace_settings, write_config
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import Engine, text
 
-from exporter.cli import main
-from exporter.config import WorkspaceSettings
-from exporter.credentials import (
+from exporter.api.credentials import (
     Credentials,
     describe_failure,
     describe_source,
@@ -35,6 +33,8 @@ from exporter.credentials import (
     mask_key_id,
     open_source,
 )
+from exporter.cli import main
+from exporter.config import WorkspaceSettings
 from exporter.errors import CredentialsError
 from exporter.simulator import Simulator, World, WorldSize
 from exporter.simulator.sts import (
@@ -629,3 +629,25 @@ def test_the_readme_pod_spec_sets_the_three_rrsa_variables() -> None:
         if e["name"] == "ALIBABA_CLOUD_OIDC_TOKEN_FILE"
     )
     assert token_file.startswith(mount + "/")
+
+
+def test_the_daemon_keeps_refreshing_providers_and_rereads_fixed_keys(
+    sts_sim: Simulator, engine: Engine, tmp_path: Path
+) -> None:
+    from exporter.config import Settings
+    from exporter.daemon import Daemon
+
+    secrets = tmp_path / "keys.toml"
+    secrets.write_text('access_key_id = "LTAI-first-key-0001"\naccess_key_secret = "s1"\n')
+    secrets.chmod(0o600)
+    by_file = settings(sts_sim, {"secrets_file": str(secrets)})
+    by_uri = settings(sts_sim, {"type": "credentials_uri", "uri": sts_sim.credentials_uri})
+    daemon = Daemon(
+        Settings(workspaces=[by_file.model_copy(update={"id": "a"}), by_uri]),
+        engine,
+        threading.Event(),
+    )
+    assert daemon._credential_source(by_uri) is daemon._credential_source(by_uri)
+    assert daemon._credential_source(by_file).get().access_key_id == "LTAI-first-key-0001"
+    secrets.write_text('access_key_id = "LTAI-rotated-key-02"\naccess_key_secret = "s2"\n')
+    assert daemon._credential_source(by_file).get().access_key_id == "LTAI-rotated-key-02"

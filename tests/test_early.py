@@ -155,8 +155,8 @@ def test_a_namespace_failing_after_its_rows_were_written_changes_nothing_there(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from exporter import client as client_module
-    from exporter.client import FlinkClient
+    from exporter.api import client as client_module
+    from exporter.api.client import FlinkClient
     from exporter.errors import ApiContext, ApiError
 
     failing = "namespace-1"

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from exporter.api.wire import Deployment, Job
 from exporter.errors import ApiContext, ApiError, FetchCancelled, PayloadError, RowsRefused
 from exporter.extract import DeploymentFetch, NamespaceFetch
 from exporter.failures import STAGES, culprits, failures_of, stage_of
-from exporter.wire import Deployment, Job
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EARLIER = datetime(2026, 12, 1, 11, 59, tzinfo=UTC)

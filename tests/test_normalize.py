@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from exporter.api.wire import LineageInfo
 from exporter.errors import ApiContext, PayloadError
 from exporter.normalize import (
     JobIdentity,
@@ -16,7 +17,6 @@ from exporter.normalize import (
     normalize,
 )
 from exporter.storable import MAX_ID_BYTES, MAX_NAME_BYTES
-from exporter.wire import LineageInfo
 
 JOB = JobIdentity("ns", "dep-1", "my-job", "job-1")
 

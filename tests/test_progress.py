@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
+from exporter.api.wire import Deployment
 from exporter.errors import ApiContext, ApiError
 from exporter.extract import DeploymentFetch
 from exporter.progress import FetchProgress
-from exporter.wire import Deployment
 
 
 def fetch(error: bool = False) -> DeploymentFetch:

@@ -12,9 +12,9 @@ from conftest import Harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exporter.api.wire import LineageResponse, parse_body
 from exporter.errors import ApiContext, PayloadError
 from exporter.normalize import JobIdentity, normalize
-from exporter.wire import LineageResponse, parse_body
 
 CONTEXT = ApiContext("ws", "ns", "dep", "job-1")
 scalars = (

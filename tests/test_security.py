@@ -15,8 +15,8 @@ from conftest import write_config
 from pydantic import SecretStr
 from sqlalchemy import inspect, text
 
+from exporter.api.credentials import Credentials, load_credentials
 from exporter.cli import main
-from exporter.credentials import Credentials, load_credentials
 from exporter.errors import ApiError
 from exporter.simulator import Faults, Simulator, World
 from exporter.store import make_engine
@@ -152,7 +152,7 @@ def test_tls_is_verified_and_a_custom_ca_bundle_is_honoured(
 ) -> None:
     from conftest import workspace_settings
 
-    from exporter.client import FlinkClient, RetryPolicy
+    from exporter.api.client import FlinkClient, RetryPolicy
 
     cert, key = tls_files
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -12,9 +12,9 @@ import pytest
 from alibabacloud_tea_openapi.utils import Utils
 from pydantic import SecretStr
 
-from exporter import signing
-from exporter.credentials import Credentials
-from exporter.signing import AcsSignatureAuth
+from exporter.api import signing
+from exporter.api.credentials import Credentials
+from exporter.api.signing import AcsSignatureAuth
 
 FIXED_TIME = datetime(2026, 3, 1, 12, 30, 45, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from exporter.credentials import Credentials
-from exporter.signing import AcsSignatureAuth
+from exporter.api.credentials import Credentials
+from exporter.api.signing import AcsSignatureAuth
 from exporter.simulator import Simulator, World, WorldSize
 
 NS = "default-namespace"

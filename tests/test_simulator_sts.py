@@ -12,8 +12,8 @@ import pytest
 from alibabacloud_credentials.utils import parameter_helper
 from pydantic import SecretStr
 
-from exporter.credentials import Credentials
-from exporter.signing import AcsSignatureAuth
+from exporter.api.credentials import Credentials
+from exporter.api.signing import AcsSignatureAuth
 from exporter.simulator import Simulator, World, WorldSize
 from exporter.simulator.sts import DEFAULT_ROLE_ARN, EXPIRATION_FORMAT, rpc_signature
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from conftest import NS, Harness, assert_consistent, hashable, history_count, snapshot, with_job
 
+from exporter.api.wire import Deployment, Job
 from exporter.extract import DeploymentFetch, NamespaceFetch
 from exporter.simulator.world import SimColumn, SimDeployment, World
 from exporter.sync import plan_contributions
-from exporter.wire import Deployment, Job
 
 
 def sink_name(world: World, d: SimDeployment) -> str:
@@ -432,8 +432,8 @@ def test_raw_payloads_are_kept_for_audit(harness: Harness) -> None:
 
 
 def _fetch(ns: str, dep: str, ok: bool, job: bool = True) -> DeploymentFetch:
+    from exporter.api.wire import LineageResponse
     from exporter.errors import ApiContext, ApiError
-    from exporter.wire import LineageResponse
 
     deployment = Deployment(deploymentId=dep)
     if not job:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from exporter.api.wire import DeploymentPage, JobPage, LineageResponse, parse_body
 from exporter.errors import ApiContext, PayloadError
-from exporter.wire import DeploymentPage, JobPage, LineageResponse, parse_body
 
 CONTEXT = ApiContext("ws-1", "ns-1", "dep-1", "job-1")
 # The success example of the published GetLineageInfo reference, verbatim.

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from exporter import signing
+from exporter.api import signing
 from exporter.simulator.poison import POISONS
 from exporter.simulator.sts import CREDENTIALS_PATH, TokenService
 from exporter.simulator.world import SimDeployment, World

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from exporter.signing import percent_encode
+from exporter.api.signing import percent_encode
 
 EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 CREDENTIALS_PATH = "/sts/credentials"

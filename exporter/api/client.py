@@ -22,20 +22,9 @@ from urllib.parse import quote
 
 import httpx
 
-from exporter.config import WorkspaceSettings
-from exporter.credentials import Credentials, CredentialSource
-from exporter.errors import (
-    ApiContext,
-    ApiError,
-    AuthError,
-    CredentialsError,
-    ExporterError,
-    PayloadError,
-)
-from exporter.redact import Redactor
-from exporter.signing import API_VERSION, AcsSignatureAuth
-from exporter.storable import UnstorableBody, decode_body
-from exporter.wire import (
+from exporter.api.credentials import Credentials, CredentialSource
+from exporter.api.signing import API_VERSION, AcsSignatureAuth
+from exporter.api.wire import (
     Deployment,
     DeploymentPage,
     Envelope,
@@ -45,6 +34,17 @@ from exporter.wire import (
     Page,
     parse_body,
 )
+from exporter.config import WorkspaceSettings
+from exporter.errors import (
+    ApiContext,
+    ApiError,
+    AuthError,
+    CredentialsError,
+    ExporterError,
+    PayloadError,
+)
+from exporter.redact import Redactor
+from exporter.storable import UnstorableBody, decode_body
 
 log = logging.getLogger(__name__)
 

@@ -20,19 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from alibabacloud_credentials.http import HttpOptions
-from alibabacloud_credentials.provider import (
-    CLIProfileCredentialsProvider,
-    DefaultCredentialsProvider,
-    EcsRamRoleCredentialsProvider,
-    OIDCRoleArnCredentialsProvider,
-    ProfileCredentialsProvider,
-    RamRoleArnCredentialsProvider,
-    StaticAKCredentialsProvider,
-    StaticSTSCredentialsProvider,
-    URLCredentialsProvider,
-)
-from alibabacloud_credentials_api import ICredentialsProvider
 from pydantic import SecretStr
 
 from exporter.config import (
@@ -58,6 +45,9 @@ log = logging.getLogger(__name__)
 LIBRARY_LOGGER = "credentials"
 CREDENTIALS_URI_ENV = "ALIBABA_CLOUD_CREDENTIALS_URI"
 _TIMEOUTS_MS = {"connect_timeout": 5_000, "read_timeout": 10_000}
+# A provider of the package (alibabacloud_credentials_api.ICredentialsProvider). The package is
+# imported only where a provider is built: it costs half a second of every command's start-up.
+ICredentialsProvider = Any
 
 
 @dataclass(frozen=True)
@@ -154,7 +144,6 @@ def open_source(workspace: WorkspaceSettings) -> ProviderSource:
     variable, an unreadable secrets file, a missing role ARN.
     """
     settings = workspace.credentials
-    quiet_library_logger()
     try:
         provider = build_provider(settings, workspace.id, workspace.region)
     except CredentialsError:
@@ -164,6 +153,8 @@ def open_source(workspace: WorkspaceSettings) -> ProviderSource:
             f"workspace {workspace.id}: the {settings.type} credentials provider cannot be "
             f"set up: {describe_failure(exc)}"
         ) from None
+    finally:
+        quiet_library_logger()  # after the package's first import, which adds its handler
     return ProviderSource(workspace.id, settings.type, provider)
 
 
@@ -178,6 +169,11 @@ def build_provider(
 def _key_pair(
     settings: AccessKeyCredentials | StsCredentials, workspace_id: str, _region: str | None
 ) -> ICredentialsProvider:
+    from alibabacloud_credentials.provider import (
+        StaticAKCredentialsProvider,
+        StaticSTSCredentialsProvider,
+    )
+
     key_id, secret, token = _read_key_pair(settings, workspace_id)
     if settings.type == "sts" and not token:
         where = settings.secrets_file or settings.security_token_env
@@ -194,12 +190,17 @@ def _key_pair(
 def _default_chain(
     _settings: DefaultChainCredentials, _workspace_id: str, _region: str | None
 ) -> ICredentialsProvider:
+    from alibabacloud_credentials.provider import DefaultCredentialsProvider
+
     return DefaultCredentialsProvider()
 
 
 def _ram_role_arn(
     settings: RamRoleArnCredentials, workspace_id: str, region: str | None
 ) -> ICredentialsProvider:
+    from alibabacloud_credentials.http import HttpOptions
+    from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider
+
     return RamRoleArnCredentialsProvider(
         credentials_provider=build_provider(settings.base, workspace_id, region),
         role_arn=settings.role_arn,
@@ -216,6 +217,9 @@ def _ram_role_arn(
 def _oidc_role_arn(
     settings: OidcRoleArnCredentials, _workspace_id: str, region: str | None
 ) -> ICredentialsProvider:
+    from alibabacloud_credentials.http import HttpOptions
+    from alibabacloud_credentials.provider import OIDCRoleArnCredentialsProvider
+
     token_file = settings.oidc_token_file
     return OIDCRoleArnCredentialsProvider(
         role_arn=settings.role_arn,
@@ -235,6 +239,8 @@ def _ecs_ram_role(
 ) -> ICredentialsProvider:
     # The package's own background refresher would start a scheduler per provider; the
     # provider refreshes on use instead, well before expiry, which a sync every few minutes is.
+    from alibabacloud_credentials.provider import EcsRamRoleCredentialsProvider
+
     return EcsRamRoleCredentialsProvider(
         role_name=settings.role_name,
         disable_imds_v1=settings.disable_imds_v1,
@@ -245,6 +251,9 @@ def _ecs_ram_role(
 def _credentials_uri(
     settings: CredentialsUriCredentials, workspace_id: str, _region: str | None
 ) -> ICredentialsProvider:
+    from alibabacloud_credentials.http import HttpOptions
+    from alibabacloud_credentials.provider import URLCredentialsProvider
+
     uri = settings.uri or os.environ.get(CREDENTIALS_URI_ENV, "").strip()
     if not uri:
         raise CredentialsError(
@@ -257,6 +266,11 @@ def _credentials_uri(
 def _profile(
     settings: ProfileCredentials, _workspace_id: str, _region: str | None
 ) -> ICredentialsProvider:
+    from alibabacloud_credentials.provider import (
+        CLIProfileCredentialsProvider,
+        ProfileCredentialsProvider,
+    )
+
     path = settings.profile_file
     cli_config = Path.home() / ".aliyun" / "config.json"
     if path is None and cli_config.is_file():

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from exporter.credentials import Credentials, CredentialSource, StaticSource
+from exporter.api.credentials import Credentials, CredentialSource, StaticSource
 
 ALGORITHM = "ACS3-HMAC-SHA256"
 API_VERSION = "2022-07-18"
