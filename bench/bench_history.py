@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, text
 
-from exporter import migrate, query
+from exporter import changes, migrate, query
 from exporter.models import UtcDateTime
 
 WS, NS, CATALOG, DATABASE = "bench-history", "default-namespace", "hive", "warehouse"
@@ -244,7 +244,7 @@ def _sqlite_value(value: Any) -> Any:
 
 
 def questions(
-    engine: Engine, year: Year, config: Path, peak_rss: dict[str, float]
+    engine: Engine, year: Year, config: Path, peak_rss: dict[str, float], at_head: bool
 ) -> dict[str, Callable[[], object]]:
     mid = year.at(year.runs // 2)
     week, day = (mid, mid + timedelta(days=7)), (mid, mid + timedelta(days=1))
@@ -280,25 +280,45 @@ def questions(
 
     def diff_in_process() -> object:
         with engine.connect() as conn:
-            return len(query.diff(conn, week[0], week[1]))
+            return len(changes.diff(conn, week[0], week[1]))
 
-    def diff_cli() -> object:
-        started = f"{week[0]:%Y-%m-%dT%H:%M:%SZ}"
-        ended = f"{week[1]:%Y-%m-%dT%H:%M:%SZ}"
-        command = [sys.executable, "-m", "exporter", "--config", str(config), "diff"]
+    def in_child(name: str, command: list[str]) -> object:
+        """Run a command as its own process; keep its peak RSS; return its JSON answer's size."""
         with tempfile.TemporaryFile() as out:
-            child = subprocess.Popen(
-                [*command, "--from", started, "--to", ended, "--format", "json"],
-                stdout=out,
-                env={k: v for k, v in os.environ.items() if k != "LINEAGE_EXPORTER_DATABASE_URL"},
-            )
+            env = {k: v for k, v in os.environ.items() if k != "LINEAGE_EXPORTER_DATABASE_URL"}
+            child = subprocess.Popen(command, stdout=out, env=env)
             _, status, usage = os.wait4(child.pid, 0)
-            child.returncode = os.waitstatus_to_exitcode(status)
-            if child.returncode != 0:
-                raise RuntimeError(f"diff exited with {child.returncode}")
-            peak_rss["diff CLI"] = usage.ru_maxrss / 1024
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError(f"{command[:4]} failed")
+            peak_rss[name] = usage.ru_maxrss / 1024
             out.seek(0)
             return len(json.load(out))
+
+    iso = [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in week]
+    url = engine.url.render_as_string(hide_password=False)
+    # What `diff` did before 0009 (and still answers any revision): two whole snapshots compared.
+    two_snapshots = f"""
+import json, sys
+from datetime import datetime
+from sqlalchemy import create_engine
+from exporter.changes import diff_snapshots, snapshot
+engine = create_engine({url!r})
+start, end = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in sys.argv[1:3])
+with engine.connect() as conn:
+    found = diff_snapshots(snapshot(conn, start), snapshot(conn, end))
+print(json.dumps([c.to_dict() for c in found], default=str))
+"""
+    cli = [sys.executable, "-m", "exporter", "--config", str(config), "diff"]
+    asked = {
+        "diff over a week: 2 snapshots (process)": lambda: in_child(
+            "2 snapshots", [sys.executable, "-c", two_snapshots, *iso]
+        ),
+        "diff over a week: windowed (query)": diff_in_process,
+    }
+    if at_head:  # the CLI checks that the schema is current
+        asked["diff over a week: CLI (process)"] = lambda: in_child(
+            "CLI", [*cli, "--from", iso[0], "--to", iso[1], "--format", "json"]
+        )
 
     return {
         "feed: one week by kind and change": rows(
@@ -318,8 +338,7 @@ def questions(
         ),
         "README: last run's column changes": rows(last_run_columns),
         "count(*) of lineage_columns_current": rows("SELECT COUNT(*) FROM lineage_columns_current"),
-        "diff over a week (query.diff)": diff_in_process,
-        "diff over a week (CLI process)": diff_cli,
+        **asked,
         "10-hop upstream as of mid-year": traverse,
     }
 
@@ -379,16 +398,20 @@ def bench(url: str, label: str, args: argparse.Namespace, path: Path | None) -> 
                 conn.execute(text("ANALYZE"))
             print(f"  upgrade to head: {time.perf_counter() - started:.1f} s", flush=True)
         peak_rss: dict[str, float] = {}
-        for name, ask in questions(engine, year, config, peak_rss).items():
+        asked = questions(engine, year, config, peak_rss, revision == "head")
+        for name, ask in asked.items():
             seconds, answer = timed(ask, args.repeat)
             results.setdefault(name, []).append(f"{seconds * 1000:9.1f} ms ({answer} rows)")
         total, tables = sizes(engine, path)
         results.setdefault("database size", []).append(f"{total / 1e6:9.0f} MB")
         results.setdefault("bytes per version row", []).append(f"{tables / versions:9.0f} B")
-        results.setdefault("diff CLI peak RSS", []).append(f"{peak_rss['diff CLI']:9.0f} MB")
+        for name in ("2 snapshots", "CLI"):
+            figure = f"{peak_rss[name]:9.0f} MB" if name in peak_rss else "(needs head)"
+            results.setdefault(f"diff peak RSS: {name}", []).append(figure)
     header = "  ".join(f"{r:>22}" for r in dict.fromkeys([args.before, "head"]))
     print(f"  {'question':40} {header}")
     for name, figures in results.items():
+        figures = [""] * (len(header.split()) - len(figures)) + figures  # asked at head only
         print(f"  {name:40} " + "  ".join(f"{f:>22}" for f in figures), flush=True)
     engine.dispose()
 

@@ -20,6 +20,7 @@ from typing import Any
 from exporter import __version__, migrate, query, render
 from exporter.api.client import FlinkClient
 from exporter.api.credentials import describe_source, open_source
+from exporter.changes import diff
 from exporter.config import Settings, load_settings, parse_duration, resolve_config_path
 from exporter.daemon import Daemon, wait_for_database, wait_or_stop
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
@@ -370,7 +371,7 @@ def run_diff(args: argparse.Namespace) -> int:
     start, end = query.parse_instant(args.start, now), query.parse_instant(args.end, now)
     engine = _query_engine(args)
     with engine.connect() as conn:
-        changes = query.diff(conn, start, end, args.workspace, live_only=args.live)
+        changes = diff(conn, start, end, args.workspace, live_only=args.live)
     header = f"changes from {start.isoformat()} to {end.isoformat()}"
     print(render.changes(changes, args.format, header))
     return EXIT_OK

@@ -240,7 +240,9 @@ class JobFailure(Base):
 # -- versions ---------------------------------------------------------------------------------
 
 
-def _version_indexes(table: str, entity: str) -> tuple[Index, Index]:
+def _version_indexes(table: str, entity: str) -> tuple[Index, ...]:
+    """An entity's versions in time order, its current version, and (migration 0009) the
+    versions that opened or closed in a window of time, whichever entity they belong to."""
     return (
         Index(f"ix_{table}_{entity}_from", entity, "valid_from"),
         Index(
@@ -249,7 +251,21 @@ def _version_indexes(table: str, entity: str) -> tuple[Index, Index]:
             postgresql_where=text("valid_to IS NULL"),
             sqlite_where=text("valid_to IS NULL"),
         ),
+        Index(f"ix_{table}_valid_from", "valid_from", sqlite_where=text(TIME_INDEX_GUARD)),
+        Index(
+            f"ix_{table}_valid_to",
+            "valid_to",
+            postgresql_where=text("valid_to IS NOT NULL"),
+            sqlite_where=text(f"valid_to IS NOT NULL AND {TIME_INDEX_GUARD}"),
+        ),
     )
+
+
+# SQLite's planner has no histograms: it takes `valid_from <= T` (an as-of question, true of half
+# a year's rows) for a selective range and would walk lineage through the time index instead of
+# the endpoint index. On SQLite the time indexes cover only queries that say this (always true)
+# term, as lineage_changes and `diff` do; PostgreSQL's planner needs no such help.
+TIME_INDEX_GUARD = "run_id IS NOT NULL"
 
 
 class _Version:

@@ -1,7 +1,8 @@
-"""Lineage questions over time, answered in SQL: traversal as of an instant, and diffs.
+"""Lineage questions over time, answered in SQL: traversal as of an instant.
 
-The Python API behind `lineage-exporter lineage` and `lineage-exporter diff`; on PostgreSQL the
-functions `lineage_upstream` / `lineage_downstream` (migration 0003) give the same traversal.
+The Python API behind `lineage-exporter lineage` (exporter.changes answers `diff`); on
+PostgreSQL the functions `lineage_upstream` / `lineage_downstream` (migration 0003) give the
+same traversal.
 
 A traversal is one recursive query: it starts from the edges touching NAME that were valid at the
 instant, and follows edges valid at that instant through the same namespace, hop by hop, up to a
@@ -11,7 +12,6 @@ edge is reported once, at the smallest depth it was reached.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +29,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     true,
 )
 
@@ -297,189 +296,3 @@ def _walk(
             Namespace.name,
         )
     )
-
-
-# -- snapshots and diffs ----------------------------------------------------------------------
-
-# kind -> (view, key columns, display-name SQL, {attribute: (column, type)})
-_SNAPSHOT: dict[str, tuple[str, str, str, dict[str, tuple[str, str]]]] = {
-    "job": (
-        "lineage_jobs_history",
-        "deployment_id",
-        "COALESCE(deployment_name, deployment_id)",
-        {
-            "job_id": ("job_id", "text"),
-            "deployment_name": ("deployment_name", "text"),
-            "properties": ("properties", "json"),
-            # As lineage_changes shows them (times are in the views, not in change values).
-            "status": ("job_status", "text"),
-            "engine_version": ("engine_version", "text"),
-            "execution_mode": ("execution_mode", "text"),
-            "creator": ("job_creator", "text"),
-            "deployment_description": ("deployment_description", "text"),
-            "deployment_labels": ("deployment_labels", "json"),
-            "deployment_target": ("deployment_target", "text"),
-            "deployment_creator": ("deployment_creator", "text"),
-            "deployment_modifier": ("deployment_modifier", "text"),
-        },
-    ),
-    "table": (
-        "lineage_tables_history",
-        "qualified_name, owner_deployment_id",
-        "qualified_name",
-        {
-            "table_id": ("table_id", "text"),
-            "connector": ("connector", "text"),
-            "is_temporary": ("is_temporary", "bool"),
-            "with": ("with_options", "json"),
-            "properties": ("properties", "json"),
-            "node_id": ("node_id", "text"),
-        },
-    ),
-    "column": (
-        "lineage_columns_history",
-        "qualified_name, owner_deployment_id",
-        "qualified_name",
-        {
-            "column_id": ("column_id", "text"),
-            "type": ("column_type", "text"),
-            "native_type": ("column_native_type", "text"),
-            "nullable": ("nullable", "bool"),
-            "description": ("description", "text"),
-            "creator": ("column_creator", "text"),
-            "modifier": ("column_modifier", "text"),
-        },
-    ),
-    **{
-        f"{level}_edge": (
-            f"lineage_{level}_edges_history",
-            "source_name, source_owner, destination_name, destination_owner, job_id",
-            "source_name || ' -> ' || destination_name",
-            {"job_id": ("job_id", "text")},
-        )
-        for level in ("table", "column")
-    },
-}
-ENTITY_KINDS = tuple(_SNAPSHOT)
-
-Key = tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Entity:
-    """One thing as it was at an instant: its display name and its attributes."""
-
-    name: str
-    attributes: dict[str, Any]
-
-
-Snapshot = dict[str, dict[Key, Entity]]  # kind -> key -> entity
-
-
-@dataclass(frozen=True)
-class Change:
-    """One entity that appeared, disappeared or changed between two instants."""
-
-    kind: str
-    workspace_id: str
-    namespace: str
-    name: str
-    change: Literal["added", "removed", "changed"]
-    old: dict[str, Any] | None
-    new: dict[str, Any] | None
-
-    def changed_attributes(self) -> dict[str, tuple[Any, Any]]:
-        """attribute -> (old, new), for the attributes that differ."""
-        old, new = self.old or {}, self.new or {}
-        return {k: (old.get(k), new.get(k)) for k in {**old, **new} if old.get(k) != new.get(k)}
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def snapshot(
-    conn: Connection, at: datetime, workspace_id: str | None = None, live_only: bool = False
-) -> Snapshot:
-    """Everything that was valid at instant `at`, per entity kind; with `live_only`, only the
-    edges whose carrying job was live at `at`."""
-    result: Snapshot = {}
-    for kind, (view, key_sql, name_sql, attributes) in _SNAPSHOT.items():
-        columns = ", ".join(column for column, _ in attributes.values())
-        live = live_only and kind.endswith("_edge")
-        # View and column names are the constants above; values are bound parameters.
-        sql = (
-            f"SELECT workspace_id, namespace, {key_sql}, {name_sql}, {columns} FROM {view} "  # noqa: S608
-            "WHERE valid_from <= :at AND (valid_to IS NULL OR valid_to > :at)"
-            + (" AND workspace_id = :ws" if workspace_id is not None else "")
-            + (" AND job_status IN (SELECT status FROM live_job_statuses)" if live else "")
-        )
-        statement = text(sql).bindparams(bindparam("at", type_=UtcDateTime))
-        key_width = 2 + len(key_sql.split(","))
-        entities: dict[Key, Entity] = {}
-        for row in conn.execute(statement, {"at": at, "ws": workspace_id}):
-            values = [
-                _decode(value, typ)
-                for value, (_, typ) in zip(row[key_width + 1 :], attributes.values(), strict=True)
-            ]
-            entities[tuple(row[:key_width])] = Entity(
-                row[key_width], dict(zip(attributes, values, strict=True))
-            )
-        result[kind] = entities
-    return result
-
-
-def _decode(value: Any, typ: str) -> Any:
-    """Views lose column types on SQLite: JSON comes back as text and booleans as 0/1."""
-    if value is None:
-        return None
-    if typ == "json" and isinstance(value, str):
-        return json.loads(value)
-    if typ == "bool":
-        return bool(value)
-    return value
-
-
-def diff_snapshots(before: Snapshot, after: Snapshot) -> list[Change]:
-    """What appeared, disappeared or changed from `before` to `after` (pure)."""
-    changes: list[Change] = []
-    for kind in ENTITY_KINDS:
-        old, new = before.get(kind, {}), after.get(kind, {})
-        for key in sorted(old.keys() | new.keys(), key=_sort_key):
-            was, now = old.get(key), new.get(key)
-            if was is not None and now is not None and was.attributes == now.attributes:
-                continue
-            change: Literal["added", "removed", "changed"] = (
-                "added" if was is None else "removed" if now is None else "changed"
-            )
-            shown = now if now is not None else was
-            assert shown is not None
-            changes.append(
-                Change(
-                    kind,
-                    key[0],
-                    key[1],
-                    shown.name,
-                    change,
-                    was.attributes if was else None,
-                    now.attributes if now else None,
-                )
-            )
-    return changes
-
-
-def diff(
-    conn: Connection,
-    start: datetime,
-    end: datetime,
-    workspace_id: str | None = None,
-    live_only: bool = False,
-) -> list[Change]:
-    """What changed in the lineage between two instants (with `live_only`: in the live
-    lineage, so an edge whose job stopped running is `removed`)."""
-    return diff_snapshots(
-        snapshot(conn, start, workspace_id, live_only), snapshot(conn, end, workspace_id, live_only)
-    )
-
-
-def _sort_key(key: Key) -> tuple[str, ...]:
-    return tuple("" if part is None else str(part) for part in key)

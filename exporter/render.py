@@ -10,8 +10,9 @@ import shutil
 import subprocess
 from typing import Any
 
+from exporter.changes import Change
 from exporter.errors import QueryError
-from exporter.query import Change, Hop, Traversal
+from exporter.query import Hop, Traversal
 
 TRAVERSAL_FORMATS = ("text", "json", "mermaid", "dot", "svg")
 DIFF_FORMATS = ("text", "json")

@@ -827,7 +827,11 @@ def _executemany_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) 
     def processor(key: str) -> Callable[[Any], Any] | None:
         if isinstance(rows[0][key], JsonText):
             return None  # already JSON text
-        process: Callable[[Any], Any] | None = columns[key].type.bind_processor(conn.dialect)
+        # The dialect's own type: the generic DateTime leaves a datetime to sqlite3, whose
+        # isoformat drops a zero fraction ('... 00:00:00' vs '... 00:00:00.000000'), and text
+        # times compare as text.
+        dialect_type = columns[key].type.dialect_impl(conn.dialect)
+        process: Callable[[Any], Any] | None = dialect_type.bind_processor(conn.dialect)
         return process
 
     keyed = [(key, processor(key)) for key in compiled.positiontup or ()]  # parameter order

@@ -16,8 +16,9 @@ import pytest
 from conftest import NS, Harness, assert_consistent, snapshot, with_job
 from sqlalchemy import text
 
+from exporter.changes import diff
 from exporter.cli import main
-from exporter.query import diff, traverse
+from exporter.query import traverse
 from exporter.simulator.server import ENGINE_VERSION
 from exporter.simulator.world import SimDeployment
 

@@ -13,11 +13,12 @@ from conftest import Harness
 from sqlalchemy import Engine, bindparam, text
 
 from exporter import store
+from exporter.changes import diff, diff_snapshots, snapshot
 from exporter.errors import QueryError
 from exporter.history import diff as history_diff
 from exporter.models import UtcDateTime
 from exporter.normalize import State, job_attributes
-from exporter.query import diff, diff_snapshots, parse_instant, snapshot, traverse
+from exporter.query import parse_instant, traverse
 
 WS, NS = "ws-query", "ns"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -216,7 +217,7 @@ def test_diff_between_runs_equals_the_known_changes(graph: Engine) -> None:
 
 
 def test_diff_reports_changed_attributes() -> None:
-    from exporter.query import Entity
+    from exporter.changes import Entity
 
     before = {"column": {("w", "n", "t.c", ""): Entity("t.c", {"type": "INT", "nullable": True})}}
     after = {

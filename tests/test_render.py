@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from exporter import render
+from exporter.changes import Change
 from exporter.errors import QueryError
-from exporter.query import Change, Hop, Traversal
+from exporter.query import Hop, Traversal
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
 

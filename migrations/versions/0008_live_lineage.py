@@ -180,28 +180,36 @@ def _load_0003() -> ModuleType:
     return _load("0003_lineage_queries.py")
 
 
+# What lineage_changes shows of each kind beyond 0003's attributes, as (key, column, type).
+RECORD_ATTRIBUTES: dict[str, list[tuple[str, str, str]]] = {
+    "job": [
+        ("status", "job_status", "text"),
+        ("engine_version", "engine_version", "text"),
+        ("execution_mode", "execution_mode", "text"),
+        ("creator", "job_creator", "text"),
+        ("deployment_description", "deployment_description", "text"),
+        ("deployment_labels", "deployment_labels", "json"),
+        ("deployment_target", "deployment_target", "text"),
+        ("deployment_creator", "deployment_creator", "text"),
+        ("deployment_modifier", "deployment_modifier", "text"),
+    ],
+    "table": [("node_id", "node_id", "text")],
+    "column": [("creator", "column_creator", "text"), ("modifier", "column_modifier", "text")],
+}
+
+
+def record_kinds() -> list[object]:
+    """0003's kinds of lineage_changes, with the attributes this revision adds."""
+    m0003 = _load_0003()
+    return [replace(k, value=k.value + RECORD_ATTRIBUTES.get(k.name, [])) for k in m0003.KINDS]
+
+
 def _changes_view(dialect: str, with_records: bool) -> str:
     """lineage_changes as 0003 built it, with the new attributes in its values."""
     m0003 = _load_0003()
     if not with_records:
         return m0003.changes_view(dialect)
-    extra = {
-        "job": [
-            ("status", "job_status", "text"),
-            ("engine_version", "engine_version", "text"),
-            ("execution_mode", "execution_mode", "text"),
-            ("creator", "job_creator", "text"),
-            ("deployment_description", "deployment_description", "text"),
-            ("deployment_labels", "deployment_labels", "json"),
-            ("deployment_target", "deployment_target", "text"),
-            ("deployment_creator", "deployment_creator", "text"),
-            ("deployment_modifier", "deployment_modifier", "text"),
-        ],
-        "table": [("node_id", "node_id", "text")],
-        "column": [("creator", "column_creator", "text"), ("modifier", "column_modifier", "text")],
-    }
-    kinds = [replace(k, value=k.value + extra.get(k.name, [])) for k in m0003.KINDS]
-    original, m0003.KINDS = m0003.KINDS, kinds
+    original, m0003.KINDS = m0003.KINDS, record_kinds()
     try:
         return m0003.changes_view(dialect)
     finally:
