@@ -32,6 +32,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_sync.py $(BENCH_ARGS)
 	$(BIN)/python bench/bench_query.py --sqlite
+	$(BIN)/python bench/bench_history.py --sqlite --deployments 100 --days 30 $(HISTORY_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-lineage.db

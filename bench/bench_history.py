@@ -430,6 +430,7 @@ def main() -> None:
     parser.add_argument("--edge-days", type=float, default=10)
     parser.add_argument("--before", default="0008", help="the revision to compare head with")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
     args = parser.parse_args()
     if not args.no_pg:
         admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
@@ -440,8 +441,11 @@ def main() -> None:
             url = admin.url.set(database=name).render_as_string(hide_password=False)
             bench(url, "PostgreSQL", args, None)
         finally:
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            if args.keep:
+                print(f"kept: {url}")
+            else:
+                with admin.connect() as conn:
+                    conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             admin.dispose()
     if args.sqlite:
         with tempfile.TemporaryDirectory() as folder:

@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check(commands)
     _add_lineage(commands)
     _add_diff(commands)
+    _add_ui(commands)
     _add_fetch(commands)
     _add_simulate(commands)
     return parser
@@ -89,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(resolve_config_path(args.config))
+
+
+def _query_settings(args: argparse.Namespace) -> Settings:
+    """The settings of a command that reads only the database: no workspace needed, and no
+    file either when LINEAGE_EXPORTER_DATABASE_URL is set."""
+    return load_settings(resolve_config_path(args.config), optional=True)
 
 
 # -- db ---------------------------------------------------------------------------------------
@@ -119,7 +126,7 @@ def _add_db(commands: Any) -> None:
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _query_settings(args)
     url = settings.database.url
     migrate.upgrade(url, args.revision, redactor=settings.redaction.redactor)
     print(f"database at revision {migrate.current_revision(make_engine(url))}")
@@ -127,7 +134,7 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_db_current(args: argparse.Namespace) -> int:
-    current = migrate.current_revision(make_engine(_settings(args).database.url))
+    current = migrate.current_revision(make_engine(_query_settings(args).database.url))
     head = migrate.head_revision()
     state = "up to date" if current == head else f"behind, latest is {head}"
     print(f"{current or 'none (run `lineage-exporter db upgrade`)'} ({state})")
@@ -136,7 +143,7 @@ def run_db_current(args: argparse.Namespace) -> int:
 
 def run_db_redact(args: argparse.Namespace) -> int:
     """`db redact`: one transaction over every stored version and payload."""
-    settings = _settings(args)
+    settings = _query_settings(args)
     engine = make_engine(settings.database.url)
     migrate.require_current(engine)
     with transaction(engine) as conn:
@@ -146,7 +153,7 @@ def run_db_redact(args: argparse.Namespace) -> int:
 
 
 def run_db_downgrade(args: argparse.Namespace) -> int:
-    url = _settings(args).database.url
+    url = _query_settings(args).database.url
     migrate.downgrade(url, args.revision)
     print(f"database at revision {migrate.current_revision(make_engine(url)) or 'base'}")
     return EXIT_OK
@@ -170,7 +177,9 @@ def _add_sync(commands: Any) -> None:
 def run_sync(args: argparse.Namespace) -> int:
     """`sync`: one pass; credentials and schema are checked before any API call."""
     settings = _settings(args)
-    workspaces = [settings.workspace(args.workspace)] if args.workspace else settings.workspaces
+    workspaces = (
+        [settings.workspace(args.workspace)] if args.workspace else settings.require_workspaces()
+    )
     credentials = {w.id: open_source(w) for w in workspaces}
     engine = make_engine(settings.database.url)
     migrate.require_current(engine)
@@ -217,7 +226,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     if args.health_port is not None:
         health = settings.health.model_copy(update={"port": args.health_port})
         settings = settings.model_copy(update={"health": health})
-    engine = make_engine(settings.database.url, concurrent_syncs=len(settings.workspaces))
+    engine = make_engine(settings.database.url, concurrent_syncs=len(settings.require_workspaces()))
     stop = install_stop_signals()
     if not wait_for_database(engine, stop):
         return EXIT_OK
@@ -252,7 +261,7 @@ def run_check(args: argparse.Namespace) -> int:
     path = resolve_config_path(args.config)
     settings = load_settings(path)
     results: list[tuple[str, str | None]] = [(f"config {path}", None)]
-    for workspace in settings.workspaces:
+    for workspace in settings.require_workspaces():
         what = f"credentials for workspace {workspace.id}"
         try:
             results.append((f"{what}: {describe_source(open_source(workspace))}", None))
@@ -316,7 +325,7 @@ def _add_lineage(commands: Any) -> None:
 
 
 def _query_engine(args: argparse.Namespace) -> Any:
-    engine = make_engine(_settings(args).database.url)
+    engine = make_engine(_query_settings(args).database.url)
     migrate.require_current(engine)
     return engine
 
@@ -374,6 +383,33 @@ def run_diff(args: argparse.Namespace) -> int:
         changes = diff(conn, start, end, args.workspace, live_only=args.live)
     header = f"changes from {start.isoformat()} to {end.isoformat()}"
     print(render.changes(changes, args.format, header))
+    return EXIT_OK
+
+
+def _add_ui(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "ui",
+        help="the lineage explorer in the browser: search, graph with a time slider, runs",
+        description="Serve read-only pages over the database (no workspace needed): search "
+        "tables and columns, draw lineage as of any instant and slide through the sync runs, "
+        "compare two instants, a table's columns and history, every run. Binds 127.0.0.1 "
+        "unless told otherwise; another address needs [ui] token_env.",
+    )
+    cmd.add_argument("--host", help="address to bind (default: [ui] host, 127.0.0.1)")
+    cmd.add_argument("--port", type=int, help="port (default: [ui] port, else 8080)")
+    cmd.set_defaults(handler=run_ui)
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    """`ui`: serve the explorer until Ctrl-C / SIGTERM."""
+    from exporter.web.server import Explorer
+
+    settings = _query_settings(args)
+    engine = make_engine(settings.database.url)
+    migrate.require_current(engine)
+    explorer = Explorer(engine, settings.ui, args.host, args.port)
+    print(f"lineage explorer at {explorer.url} (Ctrl-C stops it)", flush=True)
+    explorer.run()
     return EXIT_OK
 
 

@@ -102,6 +102,26 @@ class HealthSettings(_Section):
     host: str = "0.0.0.0"  # noqa: S104 - meant to be reached by the orchestrator's probes
 
 
+class UiSettings(_Section):
+    """The lineage explorer (`lineage-exporter ui`, and the daemon when `port` is set).
+
+    Binds 127.0.0.1 unless told otherwise; any other address needs `token_env`, the environment
+    variable holding the bearer token every request must carry."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    host: str = "127.0.0.1"
+    token_env: str | None = None
+
+    def token(self) -> str | None:
+        """The bearer token from `token_env`, or None when no token is configured."""
+        if self.token_env is None:
+            return None
+        value = os.environ.get(self.token_env, "").strip()
+        if not value:
+            raise ConfigError(f"[ui] token_env names {self.token_env}, which is not set")
+        return value
+
+
 class RetentionSettings(_Section):
     """Optional pruning. Nothing is pruned unless set; history only when set explicitly."""
 
@@ -320,7 +340,10 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     redaction: RedactionSettings = RedactionSettings()
     lineage: LineageSettings = LineageSettings()
-    workspaces: list[WorkspaceSettings] = Field(min_length=1)
+    ui: UiSettings = UiSettings()
+    # Required by the commands that talk to the API (sync, run, check, fetch); the query
+    # commands (lineage, diff, ui, db) need only the database.
+    workspaces: list[WorkspaceSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_workspaces(self) -> Settings:
@@ -340,6 +363,15 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (_DatabaseUrlFromEnv(settings_cls), init_settings)
 
+    def require_workspaces(self) -> list[WorkspaceSettings]:
+        """The configured workspaces; a ConfigError when there are none."""
+        if not self.workspaces:
+            raise ConfigError(
+                "no [[workspaces]] configured: sync, run, check and fetch need at least one "
+                "(config/exporter.example.toml shows one)"
+            )
+        return self.workspaces
+
     def workspace(self, workspace_id: str) -> WorkspaceSettings:
         """The configured workspace with this id, or a ConfigError listing the known ones."""
         for ws in self.workspaces:
@@ -357,8 +389,14 @@ def resolve_config_path(cli_path: str | Path | None) -> Path:
     return Path(env) if env else DEFAULT_CONFIG_PATH
 
 
-def load_settings(path: Path) -> Settings:
-    """Read and validate the TOML file; every problem becomes a ConfigError naming the key."""
+def load_settings(path: Path, *, optional: bool = False) -> Settings:
+    """Read and validate the TOML file; every problem becomes a ConfigError naming the key.
+
+    With `optional` (the query commands), a missing file is no error when
+    LINEAGE_EXPORTER_DATABASE_URL says where the database is: the defaults apply.
+    """
+    if optional and not path.exists() and os.environ.get(DATABASE_URL_ENV):
+        return Settings()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -27,6 +28,9 @@ from exporter.errors import ExporterError, StoreError
 from exporter.health import HealthServer, Metrics
 from exporter.lease import daemon_lock
 from exporter.sync import SyncSummary, sync_workspace
+
+if TYPE_CHECKING:
+    from exporter.web.server import Explorer
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +127,12 @@ class Daemon:
         """Start the schedule, block until `stop` is set, then shut down cleanly."""
         with daemon_lock(self.engine):
             server = self._health_server()
+            explorer = self._explorer()
             try:
                 self._run()
             finally:
+                if explorer is not None:
+                    explorer.stop()
                 if server is not None:
                     server.stop()
 
@@ -141,6 +148,14 @@ class Daemon:
             schedule_interval(self.settings.schedule),
             self.metrics,
         ).start()
+
+    def _explorer(self) -> Explorer | None:
+        """The lineage explorer beside /healthz and /metrics, when `[ui] port` is set."""
+        if self.settings.ui.port is None:
+            return None
+        from exporter.web.server import Explorer
+
+        return Explorer(self.engine, self.settings.ui).start()
 
     def _run(self) -> None:
         trigger = make_trigger(self.settings.schedule)

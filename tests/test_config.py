@@ -77,7 +77,6 @@ def test_config_path_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
         (MINIMAL.replace('interval = "15m"', 'interval = "15m"\ncron = "* * * * *"'), "not both"),
         (MINIMAL.replace("sqlite:///", "mysql://"), "database"),
         ("[database\n", "not valid TOML"),
-        ("", "workspaces"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
@@ -139,3 +138,10 @@ def test_unreadable_secrets_file_does_not_echo_content(tmp_path: Path) -> None:
     with pytest.raises(CredentialsError) as caught:
         load_credentials(load_settings(write(tmp_path, text)).workspaces[0])
     assert "SUPERSECRET" not in str(caught.value)
+
+
+def test_only_the_commands_that_call_the_api_need_a_workspace(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, '[database]\nurl = "sqlite:///x.db"\n'))
+    assert settings.workspaces == [] and settings.ui.host == "127.0.0.1"
+    with pytest.raises(ConfigError, match=r"no \[\[workspaces\]\] configured"):
+        settings.require_workspaces()

@@ -1,0 +1,266 @@
+// The lineage graph: fetched from /lineage.json, laid out left to right by dagre, drawn as SVG.
+// Every name from the API reaches the page through textContent or setAttribute, never as HTML.
+// The URL carries the whole view (name, direction, depth, as_of, compare): moving the time
+// slider or the date fields redraws in place and rewrites the URL, so a link reproduces it.
+(function () {
+  "use strict";
+
+  const SVG = "http://www.w3.org/2000/svg";
+  const container = document.getElementById("graph");
+  const status = document.getElementById("graph-status");
+  const form = document.getElementById("controls");
+  const slider = document.getElementById("time-slider");
+  const asOfField = document.getElementById("as-of");
+  const compareField = document.getElementById("compare");
+  const heading = document.querySelector(".graph-page .focus-name");
+  const tableLink = document.getElementById("table-link");
+  let instants = [];
+  let current = null; // the last answer of /lineage.json, plus expanded column edges
+  let pending = 0;
+
+  function params() {
+    return new URLSearchParams(window.location.search);
+  }
+
+  // datetime-local fields hold UTC without a zone ("2026-03-01T12:00:00").
+  function toField(iso) {
+    return iso ? iso.replace("Z", "").slice(0, 19) : "";
+  }
+
+  function fromField(value) {
+    return value ? value + "Z" : "";
+  }
+
+  function setParam(name, value) {
+    const p = params();
+    if (value) {
+      p.set(name, value);
+    } else {
+      p.delete(name);
+    }
+    window.history.replaceState(null, "", "/lineage?" + p.toString());
+  }
+
+  function load() {
+    const ticket = ++pending;
+    status.textContent = "loading...";
+    container.removeAttribute("data-rendered");
+    return fetch("/lineage.json?" + params().toString(), { credentials: "same-origin" })
+      .then((response) => response.json().then((body) => ({ ok: response.ok, body })))
+      .then(({ ok, body }) => {
+        if (ticket !== pending) {
+          return; // a later request is on its way
+        }
+        if (!ok) {
+          throw new Error(body.error || "request failed");
+        }
+        current = body;
+        current.extra = [];
+        instants = body.instants || [];
+        syncControls(body);
+        draw();
+      })
+      .catch((error) => {
+        if (ticket === pending) {
+          status.textContent = "error: " + error.message;
+        }
+      });
+  }
+
+  function syncControls(body) {
+    heading.textContent = body.name;
+    tableLink.setAttribute("href", "/table?" + new URLSearchParams({ name: body.name, as_of: body.as_of }));
+    form.elements.name.value = body.name;
+    asOfField.value = toField(body.as_of);
+    compareField.value = toField(body.compare);
+    slider.max = String(Math.max(instants.length - 1, 0));
+    const asOf = Date.parse(body.as_of);
+    let index = instants.length - 1;
+    for (let i = 0; i < instants.length; i++) {
+      if (Date.parse(instants[i].started_at) <= asOf) {
+        index = i;
+      }
+    }
+    slider.value = String(Math.max(index, 0));
+    slider.setAttribute("aria-valuetext", body.as_of);
+  }
+
+  function textWidth(label) {
+    return Math.max(60, Math.min(420, 7.2 * label.length + 24));
+  }
+
+  function draw() {
+    const edges = current.edges.concat(current.extra);
+    const names = new Map(current.nodes.map((n) => [n.name, n]));
+    for (const edge of current.extra) {
+      for (const end of [edge.source, edge.destination]) {
+        if (!names.has(end)) {
+          names.set(end, { name: end, focus: false, state: "both", column: true });
+        }
+      }
+    }
+    const g = new dagre.graphlib.Graph({ multigraph: true });
+    g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 90, marginx: 16, marginy: 16 });
+    g.setDefaultEdgeLabel(() => ({}));
+    for (const node of names.values()) {
+      g.setNode(node.name, { width: textWidth(node.name), height: 30, node });
+    }
+    edges.forEach((edge, i) => {
+      const label = edge.deployment || edge.job || "";
+      g.setEdge(edge.source, edge.destination,
+        { edge, label, width: Math.min(260, 6.5 * label.length), height: 14, labelpos: "c" }, "e" + i);
+    });
+    dagre.layout(g);
+
+    const svg = document.createElementNS(SVG, "svg");
+    const size = g.graph();
+    svg.setAttribute("width", String(Math.ceil(size.width || 100)));
+    svg.setAttribute("height", String(Math.ceil(size.height || 60)));
+    svg.setAttribute("class", "lineage");
+    const defs = document.createElementNS(SVG, "defs");
+    const marker = document.createElementNS(SVG, "marker");
+    marker.setAttribute("id", "arrow");
+    marker.setAttribute("viewBox", "0 0 10 10");
+    marker.setAttribute("refX", "10");
+    marker.setAttribute("refY", "5");
+    marker.setAttribute("markerWidth", "7");
+    marker.setAttribute("markerHeight", "7");
+    marker.setAttribute("orient", "auto-start-reverse");
+    const tip = document.createElementNS(SVG, "path");
+    tip.setAttribute("d", "M 0 0 L 10 5 L 0 10 z");
+    tip.setAttribute("class", "arrow");
+    marker.appendChild(tip);
+    defs.appendChild(marker);
+    svg.appendChild(defs);
+
+    for (const e of g.edges()) {
+      const laid = g.edge(e);
+      const edge = laid.edge;
+      const group = document.createElementNS(SVG, "g");
+      group.setAttribute("class", "edge " + statusClass(edge.status) + " state-" + edge.state
+        + (edge.level === "column" || !edge.level ? " column-edge" : ""));
+      group.setAttribute("data-source", edge.source);
+      group.setAttribute("data-destination", edge.destination);
+      group.setAttribute("data-job", edge.job);
+      group.setAttribute("data-state", edge.state);
+      const path = document.createElementNS(SVG, "path");
+      path.setAttribute("d", laid.points.map((p, i) => (i ? "L" : "M") + p.x + " " + p.y).join(" "));
+      path.setAttribute("marker-end", "url(#arrow)");
+      group.appendChild(path);
+      const title = document.createElementNS(SVG, "title");
+      title.textContent = edge.source + " -> " + edge.destination + " (job " + edge.job
+        + (edge.status ? ", " + edge.status : "") + ")";
+      group.appendChild(title);
+      if (laid.label) {
+        const text = document.createElementNS(SVG, "text");
+        text.setAttribute("x", String(laid.x));
+        text.setAttribute("y", String(laid.y + 4));
+        text.setAttribute("class", "edge-label");
+        text.textContent = laid.label;
+        group.appendChild(text);
+      }
+      svg.appendChild(group);
+    }
+
+    for (const name of g.nodes()) {
+      const laid = g.node(name);
+      const node = laid.node;
+      const group = document.createElementNS(SVG, "g");
+      group.setAttribute("class", "node state-" + node.state + (node.focus ? " focus" : "")
+        + (node.column ? " column-node" : ""));
+      group.setAttribute("data-name", node.name);
+      group.setAttribute("data-state", node.state);
+      group.setAttribute("transform", "translate(" + (laid.x - laid.width / 2) + "," + (laid.y - laid.height / 2) + ")");
+      const box = document.createElementNS(SVG, "rect");
+      box.setAttribute("width", String(laid.width));
+      box.setAttribute("height", String(laid.height));
+      box.setAttribute("rx", "5");
+      group.appendChild(box);
+      const text = document.createElementNS(SVG, "text");
+      text.setAttribute("x", "10");
+      text.setAttribute("y", "19");
+      text.textContent = node.name;
+      group.appendChild(text);
+      group.addEventListener("click", () => recentre(node.name));
+      if (current.level !== "column" && !node.column && isTable(node.name)) {
+        const expand = document.createElementNS(SVG, "text");
+        expand.setAttribute("x", String(laid.width - 16));
+        expand.setAttribute("y", "20");
+        expand.setAttribute("class", "expand");
+        expand.setAttribute("data-expand", node.name);
+        expand.textContent = "+";
+        expand.addEventListener("click", (event) => {
+          event.stopPropagation();
+          expandColumns(node.name);
+        });
+        group.appendChild(expand);
+      }
+      svg.appendChild(group);
+    }
+    container.replaceChildren(svg);
+    const shown = current.compare ? " compared with " + current.compare : "";
+    status.textContent = names.size + " nodes, " + edges.length + " edges as of " + current.as_of + shown;
+    container.setAttribute("data-rendered", current.as_of + "|" + (current.compare || ""));
+  }
+
+  function isTable(name) {
+    return current.edges.some((e) => e.level === "table" && (e.source === name || e.destination === name))
+      || current.name === name;
+  }
+
+  function statusClass(value) {
+    if (value === "RUNNING" || value === "FAILED") {
+      return "status-" + value;
+    }
+    return "status-other";
+  }
+
+  function recentre(name) {
+    setParam("name", name);
+    load();
+  }
+
+  function expandColumns(table) {
+    const query = new URLSearchParams({ table, as_of: current.as_of });
+    fetch("/columns.json?" + query.toString(), { credentials: "same-origin" })
+      .then((response) => response.json())
+      .then((body) => {
+        const known = new Set(current.extra.map((e) => e.source + "\u0000" + e.destination + "\u0000" + e.job));
+        for (const edge of body.edges) {
+          const key = edge.source + "\u0000" + edge.destination + "\u0000" + edge.job;
+          if (!known.has(key)) {
+            current.extra.push(Object.assign({ level: "column" }, edge));
+          }
+        }
+        draw();
+      });
+  }
+
+  slider.addEventListener("input", () => {
+    const instant = instants[Number(slider.value)];
+    if (!instant) {
+      return;
+    }
+    asOfField.value = toField(instant.started_at);
+    setParam("as_of", instant.started_at);
+    load();
+  });
+  asOfField.addEventListener("change", () => {
+    setParam("as_of", fromField(asOfField.value));
+    load();
+  });
+  compareField.addEventListener("change", () => {
+    setParam("compare", fromField(compareField.value));
+    load();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const p = params();
+    p.set("direction", form.elements.direction.value);
+    p.set("depth", form.elements.depth.value);
+    window.history.replaceState(null, "", "/lineage?" + p.toString());
+    load();
+  });
+
+  load();
+})();
