@@ -373,6 +373,8 @@ def sizes(engine: Engine, path: Path | None) -> tuple[int, int]:
 
 def bench(url: str, label: str, args: argparse.Namespace, path: Path | None) -> None:
     year = Year(args)
+    if args.build_only:
+        args.before = "head"
     migrate.upgrade(url, args.before)
     engine = create_engine(url)
     started = time.perf_counter()
@@ -390,6 +392,8 @@ def bench(url: str, label: str, args: argparse.Namespace, path: Path | None) -> 
         f'endpoint = "http://127.0.0.1:9"\nnamespaces = ["{NS}"]\n'
     )
     results: dict[str, list[str]] = {}
+    if args.build_only:
+        return
     for revision in dict.fromkeys([args.before, "head"]):
         if revision == "head" and revision != args.before:
             started = time.perf_counter()
@@ -431,6 +435,9 @@ def main() -> None:
     parser.add_argument("--before", default="0008", help="the revision to compare head with")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
+    parser.add_argument(
+        "--build-only", action="store_true", help="write the year at head, time nothing (--keep)"
+    )
     args = parser.parse_args()
     if not args.no_pg:
         admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")

@@ -1,7 +1,8 @@
 """`make demo`: the simulator and the daemon on a SQLite file, so history visibly accumulates.
 
 Starts a small simulated workspace that changes every few seconds, migrates demo-lineage.db,
-and runs the daemon with a short interval; each run logs what changed. Ctrl-C stops both.
+and runs the daemon with a short interval and the lineage explorer; each run logs what changed,
+and the explorer's time slider gains a stop. Ctrl-C stops both.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ log = logging.getLogger("exporter.demo")
 
 DEMO_DB = Path("demo-lineage.db")
 SYNC_EVERY_SECONDS = 10
+EXPLORER_PORT = int(os.environ.get("DEMO_EXPLORER_PORT", "8080"))
 CHANGE_EVERY_SECONDS = 7
 # Some jobs' lineage is an unusual body (simulator.poison): those jobs fail alone, named in
 # the log and in lineage_job_failures, and the rest of the workspace syncs on.
@@ -48,6 +50,7 @@ def main() -> int:
             {
                 "database": {"url": url},
                 "schedule": {"interval": f"{SYNC_EVERY_SECONDS}s", "jitter": "0s"},
+                "ui": {"port": EXPLORER_PORT},
                 "workspaces": [
                     {
                         "id": world.workspace_id,
@@ -59,6 +62,11 @@ def main() -> int:
         )
         migrate.upgrade(url)
         log.info("simulator at %s; lineage history goes to %s; Ctrl-C to stop", sim.url, DEMO_DB)
+        print(
+            f"\nWatch the workspace change: the lineage explorer is at "
+            f"http://127.0.0.1:{EXPLORER_PORT}/ (DEMO_EXPLORER_PORT changes the port)\n",
+            flush=True,
+        )
         changer = threading.Thread(target=_change_world, args=(world, stop), daemon=True)
         changer.start()
         Daemon(settings, make_engine(url, len(settings.workspaces)), stop).run()

@@ -3,11 +3,19 @@ databases, escaping, the Content-Security-Policy, the token, and where it may bi
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+from conftest import write_config
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 from web_history import (
@@ -22,6 +30,7 @@ from web_history import (
 
 from exporter.config import UiSettings
 from exporter.errors import ConfigError
+from exporter.simulator import Simulator
 from exporter.store import make_engine
 from exporter.web.app import create_app
 from exporter.web.server import Explorer
@@ -183,3 +192,41 @@ def test_the_explorer_serves_on_a_thread(explorer_engine: Engine) -> None:
         assert answer["runs"][0]["workspace_id"] == WS
     finally:
         explorer.stop()
+
+
+@pytest.mark.slow
+def test_the_daemon_serves_the_explorer(
+    sim_env: Simulator, sqlite_url: str, tmp_path: Path
+) -> None:
+    """`[ui] port` in the config: `run` serves the explorer beside its syncs."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_config(tmp_path / "c.toml", sim_env, sqlite_url, interval="1s")
+    with config.open("a", encoding="utf-8") as f:
+        f.write(f"\n[ui]\nport = {port}\n")
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        runs: list[object] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not runs:
+            with contextlib.suppress(httpx.TransportError):
+                runs = httpx.get(f"http://127.0.0.1:{port}/runs.json").json()["runs"]
+            time.sleep(0.3)
+        assert runs, "the daemon's explorer never answered"
+        page = httpx.get(f"http://127.0.0.1:{port}/?q=orders")
+        assert page.status_code == 200 and "content-security-policy" in page.headers
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=20)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, output
+    assert f"lineage explorer at http://127.0.0.1:{port}/" in output
