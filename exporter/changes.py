@@ -212,13 +212,16 @@ def diff(
     return diff_snapshots(before, after)
 
 
-# A version that began or ended in the window (lo, hi]; the guard lets SQLite use its time
-# indexes (exporter.models.TIME_INDEX_GUARD).
-_IN_WINDOW = (
-    "(({v}valid_from > :lo AND {v}valid_from <= :hi)"
-    " OR ({v}valid_to > :lo AND {v}valid_to <= :hi))"
-    f" AND {{v}}{TIME_INDEX_GUARD}"
-)
+def _in_window(v: str, dialect: str) -> str:
+    """A version that began or ended in the window (lo, hi]; on SQLite with the term that lets
+    it use its time indexes (exporter.models.TIME_INDEX_GUARD)."""
+    guard = f" AND {v}{TIME_INDEX_GUARD}" if dialect == "sqlite" else ""
+    return (
+        f"(({v}valid_from > :lo AND {v}valid_from <= :hi)"
+        f" OR ({v}valid_to > :lo AND {v}valid_to <= :hi)){guard}"
+    )
+
+
 _VALID_AT = "({v}valid_from <= :{t} AND ({v}valid_to IS NULL OR {v}valid_to > :{t}))"
 _LIVE_AT = """EXISTS (SELECT 1 FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
     WHERE jv.job_id = e.job_id AND jd.namespace_id = e.namespace_id
@@ -226,9 +229,9 @@ _LIVE_AT = """EXISTS (SELECT 1 FROM job_versions jv JOIN deployments jd ON jd.id
 _EDGE_COLUMNS = """n.workspace_id, n.name, e.source_name, e.source_owner, e.destination_name,
     e.destination_owner, e.job_id, e.source_name || ' -> ' || e.destination_name, e.job_id"""
 # Jobs whose status (or anything else) changed in the window: their edges' liveness may have.
-_CHANGED_JOBS = f"""SELECT DISTINCT jd.namespace_id, jv.job_id
+_CHANGED_JOBS = """SELECT DISTINCT jd.namespace_id, jv.job_id
     FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
-    WHERE {_IN_WINDOW.format(v="jv.")}"""  # noqa: S608 - constants only
+    WHERE {window}"""
 
 
 def _window(
@@ -242,8 +245,9 @@ def _window(
     """(key, entity, valid at start, valid at end) of each version of `kind` that began or
     ended between the two instants."""
     view, key_sql, name_sql, attributes = _SNAPSHOT[kind]
+    dialect = conn.dialect.name
     if kind.endswith("_edge"):
-        sql = _edge_window_sql(kind.removesuffix("_edge"), live_only, workspace_id)
+        sql = _edge_window_sql(kind.removesuffix("_edge"), live_only, workspace_id, dialect)
     else:
         columns = ", ".join(column for column, _ in attributes.values())
         at = {t: _VALID_AT.format(v="", t=t) for t in ("t1", "t2")}
@@ -251,7 +255,7 @@ def _window(
         sql = (
             f"SELECT workspace_id, namespace, {key_sql}, {name_sql}, {columns}, "  # noqa: S608
             f"CASE WHEN {at['t1']} THEN 1 ELSE 0 END, CASE WHEN {at['t2']} THEN 1 ELSE 0 END "
-            f"FROM {view} WHERE {_IN_WINDOW.format(v='')}"
+            f"FROM {view} WHERE {_in_window('', dialect)}"
             + (" AND workspace_id = :ws" if workspace_id is not None else "")
         )
     times = ("lo", "hi", "t1", "t2")
@@ -270,7 +274,7 @@ def _window(
     return found
 
 
-def _edge_window_sql(level: str, live_only: bool, workspace_id: str | None) -> str:
+def _edge_window_sql(level: str, live_only: bool, workspace_id: str | None, dialect: str) -> str:
     """Edge versions that began or ended in the window, from the version table itself (the
     history view's instants are computed, so its rows cannot be found by index); with
     `live_only` also the edges of jobs that changed in the window, each valid at an instant
@@ -289,12 +293,12 @@ def _edge_window_sql(level: str, live_only: bool, workspace_id: str | None) -> s
 FROM {level}_edge_versions v
     JOIN {level}_edges e ON e.id = v.edge_fk
     JOIN namespaces n ON n.id = e.namespace_id
-WHERE {_IN_WINDOW.format(v="v.")}{scope}"""  # noqa: S608
+WHERE {_in_window("v.", dialect)}{scope}"""  # noqa: S608
     if live_only:
         sql += f"""
 UNION ALL
 SELECT {columns}
-FROM ({_CHANGED_JOBS}) cj
+FROM ({_CHANGED_JOBS.format(window=_in_window("jv.", dialect))}) cj
     JOIN {level}_edges e ON e.namespace_id = cj.namespace_id AND e.job_id = cj.job_id
     JOIN {level}_edge_versions v ON v.edge_fk = e.id
     JOIN namespaces n ON n.id = e.namespace_id

@@ -242,7 +242,8 @@ class JobFailure(Base):
 
 def _version_indexes(table: str, entity: str) -> tuple[Index, ...]:
     """An entity's versions in time order, its current version, and (migration 0009) the
-    versions that opened or closed in a window of time, whichever entity they belong to."""
+    versions that opened or closed in a window of time, whichever entity they belong to, with
+    the entity (the change feed then finds a version's predecessor in the index alone)."""
     return (
         Index(f"ix_{table}_{entity}_from", entity, "valid_from"),
         Index(
@@ -251,10 +252,11 @@ def _version_indexes(table: str, entity: str) -> tuple[Index, ...]:
             postgresql_where=text("valid_to IS NULL"),
             sqlite_where=text("valid_to IS NULL"),
         ),
-        Index(f"ix_{table}_valid_from", "valid_from", sqlite_where=text(TIME_INDEX_GUARD)),
+        Index(f"ix_{table}_valid_from", "valid_from", entity, sqlite_where=text(TIME_INDEX_GUARD)),
         Index(
             f"ix_{table}_valid_to",
             "valid_to",
+            entity,
             postgresql_where=text("valid_to IS NOT NULL"),
             sqlite_where=text(f"valid_to IS NOT NULL AND {TIME_INDEX_GUARD}"),
         ),

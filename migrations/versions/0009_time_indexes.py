@@ -4,8 +4,9 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01 22:00:00
 
-- Every version table gets a B-tree index on `valid_from` and a partial one on `valid_to`
-  (where set; on SQLite both only for queries that say `run_id IS NOT NULL`, see GUARD): "what opened in this window" and "what closed in this window" become index range
+- Every version table gets a B-tree index on `(valid_from, entity)` and a partial one on
+  `(valid_to, entity)` (where set; on SQLite both only for queries that say
+  `run_id IS NOT NULL`, see GUARD): "what opened in this window" and "what closed in this window" become index range
   scans instead of reading whole tables. B-tree rather than BRIN: closing a version updates its
   row, and PostgreSQL writes the updated row where there is room, so a table's physical order
   follows neither column for long (a BRIN summary would soon cover whole years per block range).
@@ -43,14 +44,15 @@ depends_on: str | Sequence[str] | None = None
 # for a selective range and walk lineage through a time index; its time indexes cover only the
 # queries that say this always-true term (exporter.models.TIME_INDEX_GUARD).
 GUARD = "run_id IS NOT NULL"
-VERSION_TABLES = (
-    "table_versions",
-    "column_versions",
-    "job_versions",
-    "table_edge_versions",
-    "column_edge_versions",
-    "deployment_versions",
-)
+# Each version table and the column naming its entity.
+VERSION_TABLES = {
+    "table_versions": "table_fk",
+    "column_versions": "column_fk",
+    "job_versions": "deployment_fk",
+    "table_edge_versions": "edge_fk",
+    "column_edge_versions": "edge_fk",
+    "deployment_versions": "deployment_fk",
+}
 
 
 def _load(filename: str) -> ModuleType:
@@ -64,23 +66,26 @@ def _load(filename: str) -> ModuleType:
 
 
 def changes_view(dialect: str) -> str:
-    """lineage_changes (0008's rows and values), each row's run found by its instant."""
+    """lineage_changes (0008's rows and values), each row's run found by its instant. Whether a
+    version had a predecessor is read from the predecessor's key (`p.<entity>`), so that a count
+    of changes is answered from the indexes alone."""
     m0003 = _load("0003_lineage_queries.py")
     m0008 = _load("0008_live_lineage.py")
+    guard = f"v.{GUARD}" if dialect == "sqlite" else "TRUE"
     selects = []
     for kind in m0008.record_kinds():
         name = kind.entity_name
         selects.append(f"""
 SELECT n.workspace_id, r.id AS run_id, v.valid_from AS changed_at, '{kind.name}' AS entity_kind,
        {name} AS entity_name,
-       CASE WHEN p.id IS NULL THEN 'added' ELSE 'changed' END AS change,
+       CASE WHEN p.{kind.fk} IS NULL THEN 'added' ELSE 'changed' END AS change,
        {m0003._json_value(dialect, "p", kind)} AS old_value,
        {m0003._json_value(dialect, "v", kind)} AS new_value,
        n.name AS namespace
 FROM {kind.versions} v
     LEFT JOIN {kind.versions} p ON p.{kind.fk} = v.{kind.fk} AND p.valid_to = v.valid_from{kind.joins}
     LEFT JOIN sync_runs r ON r.workspace_id = n.workspace_id AND r.started_at = v.valid_from
-WHERE v.{GUARD}""")
+WHERE {guard}""")
         selects.append(f"""
 SELECT n.workspace_id, r.id AS run_id, v.valid_to AS changed_at, '{kind.name}' AS entity_kind,
        {name} AS entity_name, 'removed' AS change,
@@ -88,21 +93,21 @@ SELECT n.workspace_id, r.id AS run_id, v.valid_to AS changed_at, '{kind.name}' A
        n.name AS namespace
 FROM {kind.versions} v{kind.joins}
     LEFT JOIN sync_runs r ON r.workspace_id = n.workspace_id AND r.started_at = v.valid_to
-WHERE v.valid_to IS NOT NULL AND v.{GUARD}
+WHERE v.valid_to IS NOT NULL AND {guard}
   AND NOT EXISTS (SELECT 1 FROM {kind.versions} x
                   WHERE x.{kind.fk} = v.{kind.fk} AND x.valid_from = v.valid_to)""")
     return "\nUNION ALL".join(selects)
 
 
 def upgrade() -> None:
-    for table in VERSION_TABLES:
+    for table, entity in VERSION_TABLES.items():
         op.create_index(
-            f"ix_{table}_valid_from", table, ["valid_from"], sqlite_where=sa.text(GUARD)
+            f"ix_{table}_valid_from", table, ["valid_from", entity], sqlite_where=sa.text(GUARD)
         )
         op.create_index(
             f"ix_{table}_valid_to",
             table,
-            ["valid_to"],
+            ["valid_to", entity],
             postgresql_where=sa.text("valid_to IS NOT NULL"),
             sqlite_where=sa.text(f"valid_to IS NOT NULL AND {GUARD}"),
         )
