@@ -145,3 +145,9 @@ def test_only_the_commands_that_call_the_api_need_a_workspace(tmp_path: Path) ->
     assert settings.workspaces == [] and settings.ui.host == "127.0.0.1"
     with pytest.raises(ConfigError, match=r"no \[\[workspaces\]\] configured"):
         settings.require_workspaces()
+
+
+def test_the_example_config_is_valid() -> None:
+    example = Path(__file__).parent.parent / "config" / "exporter.example.toml"
+    settings = load_settings(example)
+    assert settings.workspaces and settings.ui.host == "127.0.0.1"
