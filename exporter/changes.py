@@ -252,10 +252,11 @@ def _window(
         columns = ", ".join(column for column, _ in attributes.values())
         at = {t: _VALID_AT.format(v="", t=t) for t in ("t1", "t2")}
         # View and column names are the constants above; values are bound parameters.
+        # A version that began and ended inside the window is at neither end: left out.
         sql = (
             f"SELECT workspace_id, namespace, {key_sql}, {name_sql}, {columns}, "  # noqa: S608
             f"CASE WHEN {at['t1']} THEN 1 ELSE 0 END, CASE WHEN {at['t2']} THEN 1 ELSE 0 END "
-            f"FROM {view} WHERE {_in_window('', dialect)}"
+            f"FROM {view} WHERE {_in_window('', dialect)} AND ({at['t1']} OR {at['t2']})"
             + (" AND workspace_id = :ws" if workspace_id is not None else "")
         )
     times = ("lo", "hi", "t1", "t2")
@@ -263,13 +264,15 @@ def _window(
     lo, hi = min(start, end), max(start, end)
     params = {"lo": lo, "hi": hi, "t1": start, "t2": end, "ws": workspace_id}
     key_width = 2 + len(key_sql.split(","))
+    names = list(attributes)
+    # Only JSON and booleans need decoding (views lose their types on SQLite).
+    decoded = [(i, typ) for i, (_, typ) in enumerate(attributes.values()) if typ != "text"]
     found = []
     for row in conn.execute(statement, params):
-        values = [
-            _decode(value, typ)
-            for value, (_, typ) in zip(row[key_width + 1 : -2], attributes.values(), strict=True)
-        ]
-        entity = Entity(row[key_width], dict(zip(attributes, values, strict=True)))
+        values = list(row[key_width + 1 : -2])
+        for i, typ in decoded:
+            values[i] = _decode(values[i], typ)
+        entity = Entity(row[key_width], dict(zip(names, values, strict=True)))
         found.append((tuple(row[:key_width]), entity, bool(row[-2]), bool(row[-1])))
     return found
 
@@ -287,6 +290,8 @@ def _edge_window_sql(level: str, live_only: bool, workspace_id: str | None, dial
         return f"CASE WHEN {valid} THEN 1 ELSE 0 END"
 
     scope = " AND n.workspace_id = :ws" if workspace_id is not None else ""
+    at_an_end = f" AND ({_VALID_AT.format(v='v.', t='t1')} OR {_VALID_AT.format(v='v.', t='t2')})"
+    scope = at_an_end + scope
     columns = f"{_EDGE_COLUMNS}, {present('t1')}, {present('t2')}"
     # Only constants (the level, the fragments above) are spliced; values are parameters.
     sql = f"""SELECT {columns}
