@@ -230,3 +230,29 @@ def test_the_daemon_serves_the_explorer(
             daemon.kill()
     assert daemon.returncode == 0, output
     assert f"lineage explorer at http://127.0.0.1:{port}/" in output
+
+
+def test_the_table_history_is_what_lineage_changes_says(
+    client: TestClient, explorer_engine: Engine
+) -> None:
+    """The page pairs the table's own versions (read by key); the feed says the same."""
+    from sqlalchemy import text
+
+    from exporter.web.data import iso as as_text
+
+    with explorer_engine.connect() as conn:
+        feed = conn.execute(
+            text(
+                "SELECT run_id, changed_at, entity_kind, entity_name, change FROM lineage_changes "
+                "WHERE entity_kind IN ('table', 'column') AND entity_name IN ('c.d.b', 'c.d.b.k')"
+            )
+        ).all()
+    expected = sorted((r, as_text(at), k, n, c) for r, at, k, n, c in feed)
+    history = client.get("/table.json", params={"name": "c.d.b"}).json()["history"]
+    got = sorted(
+        (h["run_id"], h["changed_at"], h["entity_kind"], h["entity_name"], h["change"])
+        for h in history
+    )
+    assert got == expected and len(got) == 3  # table added, column added, column changed
+    (changed,) = [h for h in history if h["change"] == "changed"]
+    assert (changed["old_value"]["type"], changed["new_value"]["type"]) == ("INT", "BIGINT")

@@ -252,25 +252,141 @@ def _parse(value: str) -> datetime:
 
 def table_page(conn: Connection, name: str, at: datetime) -> dict[str, Any]:
     """A table as of the instant: its columns and types, its change history (the changes of it
-    and of its columns), and the jobs that read and write it."""
-    columns = conn.execute(
-        text(
-            "SELECT namespace, column_name, column_type, nullable, description "
-            "FROM lineage_columns_history WHERE qualified_name LIKE :p ESCAPE '\\' "
-            "AND valid_from <= :at AND (valid_to IS NULL OR valid_to > :at) "
-            "ORDER BY namespace, column_name"
-        ).bindparams(*_times("at")),
-        {"p": _like_prefix(name + "."), "at": at},
-    ).mappings()
-    history = conn.execute(
-        text(
-            "SELECT run_id, changed_at, entity_kind, entity_name, change, old_value, new_value "
-            "FROM lineage_changes WHERE entity_kind IN ('table', 'column') "
-            "AND (entity_name = :n OR entity_name LIKE :p ESCAPE '\\') AND changed_at <= :at "
-            "ORDER BY changed_at DESC, entity_name LIMIT 200"
-        ).bindparams(*_times("at")),
-        {"n": name, "p": _like_prefix(name + "."), "at": at},
-    ).mappings()
+    and of its columns, as lineage_changes has them), and the jobs that read and write it.
+
+    The table is found by name among the table identities, then its versions and its columns'
+    versions by key: a year of a whole workspace's history is never read for one table.
+    """
+    table_ids = _tables_named(conn, name)
+    versions = _versions(conn, table_ids, at)
+    columns = [
+        {"namespace": v.namespace, "column_name": v.entity.removeprefix(name + "."),
+         "column_type": v.value["type"], "nullable": v.value["nullable"],
+         "description": v.value["description"]}
+        for v in versions
+        if v.kind == "column" and _valid_at(v.valid_from, v.valid_to, at)
+    ]  # fmt: skip
+    columns.sort(key=lambda c: (c["namespace"], c["column_name"]))
+    return {
+        "name": name,
+        "as_of": iso(at),
+        "columns": columns,
+        "history": _history(conn, versions)[:200],
+        "jobs": _table_jobs(conn, name, at),
+    }
+
+
+@dataclass(frozen=True)
+class _Version:
+    kind: str  # table or column
+    namespace: str
+    entity: str  # its qualified name
+    value: dict[str, Any]
+    valid_from: Any
+    valid_to: Any
+    run_id: int
+
+
+_CHAIN = (
+    "JOIN tables t ON t.id = {table} JOIN databases db ON db.id = t.database_id "
+    "JOIN catalogs c ON c.id = db.catalog_id JOIN namespaces n ON n.id = c.namespace_id"
+)
+
+
+def _tables_named(conn: Connection, name: str) -> list[int]:
+    """The IDs of every table whose qualified name is `name` (one per namespace and owner);
+    the identity tables are small."""
+    statement = text(
+        "SELECT t.id FROM tables t JOIN databases db ON db.id = t.database_id "
+        "JOIN catalogs c ON c.id = db.catalog_id "
+        "WHERE c.name || '.' || db.name || '.' || t.name = :n"
+    )
+    return [int(row[0]) for row in conn.execute(statement, {"n": name})]
+
+
+def _versions(conn: Connection, table_ids: list[int], at: datetime) -> list[_Version]:
+    """Every version, up to the instant, of these tables and of their columns, oldest first."""
+    if not table_ids:
+        return []
+    # Only constants are spliced (the chain of joins); values are bound parameters.
+    queries = {
+        "table": "SELECT n.name, c.name || '.' || db.name || '.' || t.name, v.connector, "  # noqa: S608
+        "v.with_options, NULL, v.valid_from, v.valid_to, v.run_id FROM table_versions v "
+        f"{_CHAIN.format(table='v.table_fk')} WHERE v.table_fk IN :ids "
+        "AND v.valid_from <= :at",
+        "column": "SELECT n.name, c.name || '.' || db.name || '.' || t.name || '.' || col.name, "  # noqa: S608
+        "v.column_type, v.nullable, v.description, v.valid_from, v.valid_to, v.run_id "
+        "FROM columns col JOIN column_versions v ON v.column_fk = col.id "
+        f"{_CHAIN.format(table='col.table_id')} WHERE col.table_id IN :ids "
+        "AND v.valid_from <= :at",
+    }
+    found = []
+    for kind, sql in queries.items():
+        statement = text(sql).bindparams(bindparam("ids", expanding=True), *_times("at"))
+        for ns, entity, a, b, c, valid_from, valid_to, run_id in conn.execute(
+            statement, {"ids": table_ids, "at": at}
+        ):
+            value = (
+                {"connector": a, "with": b}
+                if kind == "table"
+                else {"type": a, "nullable": _bool(b), "description": c}
+            )
+            found.append(_Version(kind, ns, entity, value, valid_from, valid_to, run_id))
+    found.sort(key=lambda v: (iso(v.valid_from) or "", v.entity))
+    return found
+
+
+def _valid_at(valid_from: Any, valid_to: Any, at: datetime) -> bool:
+    start = _parse(iso(valid_from) or "")
+    return start <= at and (valid_to is None or _parse(iso(valid_to) or "") > at)
+
+
+def _history(conn: Connection, versions: list[_Version]) -> list[dict[str, Any]]:
+    """Appearances, changes and disappearances, newest first, paired from consecutive versions
+    of each entity as lineage_changes pairs them (a version that begins where the one before it
+    ended is a change; one that ends with no successor, a removal)."""
+    by_entity: dict[tuple[str, str, str], list[_Version]] = {}
+    for version in versions:
+        by_entity.setdefault((version.kind, version.namespace, version.entity), []).append(version)
+    changes: list[dict[str, Any]] = []
+    for rows in by_entity.values():
+        for before, after in zip([None, *rows], [*rows, None], strict=True):
+            joined = before is not None and after is not None
+            joined = joined and iso(before.valid_to) == iso(after.valid_from)  # type: ignore[union-attr]
+            if before is not None and before.valid_to is not None and not joined:
+                changes.append(_change(before, before.valid_to, "removed", before.value, None))
+            if after is not None:
+                old = before.value if joined and before is not None else None
+                change = "changed" if joined else "added"
+                changes.append(_change(after, after.valid_from, change, old, after.value))
+    runs = _runs_started(conn, {c["changed_at"] for c in changes if c["run_id"] is None})
+    for item in changes:
+        if item["run_id"] is None:
+            item["run_id"] = runs.get(item["changed_at"])
+    changes.sort(key=lambda c: (c["changed_at"], c["entity_name"]), reverse=True)
+    return changes
+
+
+def _change(version: _Version, at: Any, change: str, old: Any, new: Any) -> dict[str, Any]:
+    return {"run_id": version.run_id if change != "removed" else None,
+            "changed_at": iso(at), "entity_kind": version.kind, "entity_name": version.entity,
+            "change": change, "old_value": old, "new_value": new}  # fmt: skip
+
+
+def _runs_started(conn: Connection, instants: set[str | None]) -> dict[str | None, int]:
+    """The run that started at each instant (a removal happens at a run's start)."""
+    wanted = sorted(i for i in instants if i)
+    if not wanted:
+        return {}
+    statement = text(
+        "SELECT started_at, MIN(run_id) FROM lineage_sync_runs WHERE started_at IN :at "
+        "GROUP BY started_at"
+    ).bindparams(bindparam("at", expanding=True, type_=UtcDateTime))
+    rows = conn.execute(statement, {"at": [_parse(i) for i in wanted]})
+    return {iso(started): int(run) for started, run in rows}
+
+
+def _table_jobs(conn: Connection, name: str, at: datetime) -> list[dict[str, Any]]:
     jobs = conn.execute(
         text(
             "SELECT e.source_name, e.destination_name, e.job_id, e.job_status, "
@@ -283,15 +399,9 @@ def table_page(conn: Connection, name: str, at: datetime) -> dict[str, Any]:
         ).bindparams(*_times("at")),
         {"n": name, "at": at},
     ).mappings()
-    return {
-        "name": name,
-        "as_of": iso(at),
-        "columns": [dict(c) | {"nullable": _bool(c["nullable"])} for c in columns],
-        "history": [dict(h) | {"changed_at": iso(h["changed_at"])} for h in history],
-        "jobs": [
-            dict(j) | {"role": "writes" if j["destination_name"] == name else "reads"} for j in jobs
-        ],
-    }
+    return [
+        dict(j) | {"role": "writes" if j["destination_name"] == name else "reads"} for j in jobs
+    ]
 
 
 def _bool(value: Any) -> bool | None:
