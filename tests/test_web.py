@@ -256,3 +256,18 @@ def test_the_table_history_is_what_lineage_changes_says(
     assert got == expected and len(got) == 3  # table added, column added, column changed
     (changed,) = [h for h in history if h["change"] == "changed"]
     assert (changed["old_value"]["type"], changed["new_value"]["type"]) == ("INT", "BIGINT")
+
+
+def test_the_slider_stops_at_runs_that_changed_something(
+    client: TestClient, explorer_engine: Engine
+) -> None:
+    from datetime import timedelta
+
+    from exporter import store
+
+    before = client.get("/lineage.json", params={"name": "c.d.c"}).json()["instants"]
+    run_id, now = store.start_run(explorer_engine, WS, T1 + timedelta(days=5))
+    with store.transaction(explorer_engine) as conn:  # a run that changed nothing
+        store.finish_run(conn, run_id, now, store.RunOutcome("succeeded", 0, 3, 0, 0, 0, None))
+    after = client.get("/lineage.json", params={"name": "c.d.c"}).json()["instants"]
+    assert after == before and len(after) == 3
