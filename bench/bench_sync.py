@@ -9,11 +9,14 @@ latency, then runs `lineage-exporter sync` as a child process three times per da
 - sync after about 1% of the tables changed (the simulator's world advanced).
 
 For each it prints the sync's wall time (in the CLI's own summary: fetch and write phases) and
-the child's whole process time, peak RSS, rows written, API requests and the most in flight. On
-PostgreSQL it then COPYs the same rows into empty copies of the tables (the bulk-load floor of
-the database) and prints the ratio.
+the child's whole process time, peak RSS, rows written, API requests and the most in flight, and
+the ratio of its process time to the bare client's (bench/bare_client.py: the same requests
+from a plain signed httpx client that parses and drops each body, timed as a process in the
+same run). On PostgreSQL it then COPYs the same rows into empty copies of the tables (the
+bulk-load floor of the database) and prints the ratio.
 
-    .venv/bin/python bench/bench_sync.py [--latency 20ms] [--concurrency 8] [--no-sqlite]
+    .venv/bin/python bench/bench_sync.py [--latency 20ms] [--concurrency 8] [--deployments N]
+        [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -78,14 +81,15 @@ class Phase:
 class SimulatorProcess:
     """`lineage-exporter simulate` in a child process, with its control endpoints."""
 
-    def __init__(self, latency: str, seed: int) -> None:
+    def __init__(self, latency: str, seed: int, deployments: int | None = None) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [PYTHON, "-m", "exporter", "simulate", "--port", str(self.port), "--size", "bench",
-             "--latency", latency, "--seed", str(seed), "--workspace", "bench-workspace"],
+             "--latency", latency, "--seed", str(seed), "--workspace", "bench-workspace",
+             *(["--deployments", str(deployments // 2)] if deployments else [])],
             stdout=subprocess.PIPE,
             text=True,
         )  # fmt: skip
@@ -169,6 +173,27 @@ def run_sync(name: str, config: Path, sim: SimulatorProcess) -> Phase:
     )
 
 
+@dataclass
+class Bare:
+    seconds: float
+    peak_rss_mb: float
+
+
+def run_bare(sim: SimulatorProcess, concurrency: int) -> Bare:
+    """The bare client (bench/bare_client.py) as a process: the same requests, nothing kept."""
+    sim.call("POST", "reset-stats")
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [PYTHON, str(Path(__file__).with_name("bare_client.py")), sim.url, "bench-workspace",
+         "default-namespace", "namespace-1", "--concurrency", str(concurrency)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("the bare client failed")
+    return Bare(time.perf_counter() - started, usage.ru_maxrss / 1024)
+
+
 def copy_floor(database_url: str) -> tuple[float, int]:
     """Seconds to COPY every row of the lineage tables into empty indexed copies; rows copied."""
     import psycopg
@@ -196,12 +221,17 @@ def copy_floor(database_url: str) -> tuple[float, int]:
 def bench(backend: str, database_url: str, args: argparse.Namespace, workdir: Path) -> None:
     print(f"{backend}:")
     migrate.upgrade(database_url)
-    sim = SimulatorProcess(args.latency, args.seed)
+    sim = SimulatorProcess(args.latency, args.seed, args.deployments)
     try:
         config = workdir / f"{backend}.toml"
         write_config(config, sim.url, database_url, args.concurrency)
+        bare = run_bare(sim, args.concurrency)
+        print(
+            f"  bare client (same requests, parse only, as a process): {bare.seconds:.2f} s, "
+            f"peak RSS {bare.peak_rss_mb:.0f} MB"
+        )
         initial = run_sync("initial", config, sim)
-        print(initial.line())
+        print(initial.line() + f"  {initial.process_seconds / bare.seconds:.2f}x bare")
         if backend == "postgresql":
             seconds, rows = copy_floor(database_url)
             # Most rows are written while the fetch still runs (PostgreSQL), so the write phase
@@ -211,10 +241,12 @@ def bench(backend: str, database_url: str, args: argparse.Namespace, workdir: Pa
                 f"initial sync / COPY = {initial.sync_seconds / seconds:.1f}x, "
                 f"write after the last response / COPY = {initial.write_seconds / seconds:.1f}x"
             )
-        print(run_sync("unchanged", config, sim).line())
+        unchanged = run_sync("unchanged", config, sim)
+        print(unchanged.line() + f"  {unchanged.process_seconds / bare.seconds:.2f}x bare")
         changes = sim.call("POST", f"advance?changes={args.changes}")["changes"]
         print(f"  (simulator: {len(changes)} changes applied)")  # type: ignore[arg-type]
-        print(run_sync("1% change", config, sim).line())
+        changed = run_sync("1% change", config, sim)
+        print(changed.line() + f"  {changed.process_seconds / bare.seconds:.2f}x bare")
     finally:
         sim.stop()
 
@@ -225,6 +257,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--changes", type=int, default=20, help="world changes for the 1%% run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--deployments", type=int, help="deployments in the workspace (default: 1,000)"
+    )
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
