@@ -135,25 +135,39 @@ def _nodes(focus: str, edges: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def column_edges_of_table(conn: Connection, table: str, at: datetime) -> list[dict[str, Any]]:
     """The column edges into and out of a table's columns as of the instant (one hop), for a
-    table node that expands."""
-    prefix = _like_prefix(table + ".")
+    table node that expands; found by the columns' names, through the edges' name indexes."""
+    names = _column_names(conn, _tables_named(conn, table))
+    if not names:
+        return []
     statement = text(
         "SELECT source_name, destination_name, job_id, job_status FROM "
-        "lineage_column_edges_history WHERE (source_name LIKE :p ESCAPE '\\' "
-        "OR destination_name LIKE :p ESCAPE '\\') "
+        "lineage_column_edges_history WHERE (source_name IN :names OR destination_name IN :names) "
         "AND valid_from <= :at AND (valid_to IS NULL OR valid_to > :at) "
         "ORDER BY source_name, destination_name, job_id"
-    ).bindparams(*_times("at"))
-    rows = conn.execute(statement, {"p": prefix, "at": at})
+    ).bindparams(bindparam("names", expanding=True), *_times("at"))
+    rows = conn.execute(statement, {"names": names, "at": at})
     return [
         {"source": s, "destination": d, "job": j, "status": status, "state": "both"}
         for s, d, j, status in rows
     ]
 
 
-def _like_prefix(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+def _column_names(conn: Connection, table_ids: list[int]) -> list[str]:
+    """The qualified names of these tables' columns (every column ever seen)."""
+    if not table_ids:
+        return []
+    statement = text(
+        "SELECT DISTINCT c.name || '.' || db.name || '.' || t.name || '.' || col.name "
+        "FROM columns col JOIN tables t ON t.id = col.table_id "
+        "JOIN databases db ON db.id = t.database_id JOIN catalogs c ON c.id = db.catalog_id "
+        "WHERE col.table_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    return sorted(str(row[0]) for row in conn.execute(statement, {"ids": table_ids}))
+
+
+def _like_escaped(value: str) -> str:
+    """`value` as a LIKE pattern matches it literally (with ESCAPE '\\')."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # -- search ---------------------------------------------------------------------------------------
@@ -161,7 +175,7 @@ def _like_prefix(value: str) -> str:
 
 def search(conn: Connection, q: str) -> dict[str, Any]:
     """Current tables and columns whose qualified name contains `q`, with their edge counts."""
-    pattern = "%" + _like_prefix(q)[:-1] + "%" if q else "%"
+    pattern = f"%{_like_escaped(q)}%"
     found: dict[str, list[dict[str, Any]]] = {}
     for level, plural in (("table", "tables"), ("column", "columns")):
         statement = text(
@@ -190,15 +204,17 @@ def search(conn: Connection, q: str) -> dict[str, Any]:
 def recent_runs(conn: Connection, limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
     """The latest runs, each with what it changed (from lineage_changes, by run)."""
     runs: list[dict[str, Any]] = runs_page(conn, limit)["runs"]
-    counts = text(
-        "SELECT entity_kind, change, COUNT(*) FROM lineage_changes WHERE run_id = :r "
-        "GROUP BY entity_kind, change ORDER BY entity_kind, change"
-    )
+    by_id = {run["run_id"]: run for run in runs}
     for run in runs:
-        run["changes"] = [
-            {"kind": kind, "change": change, "count": n}
-            for kind, change, n in conn.execute(counts, {"r": run["run_id"]})
-        ]
+        run["changes"] = []
+    if not by_id:
+        return runs
+    counts = text(
+        "SELECT run_id, entity_kind, change, COUNT(*) FROM lineage_changes WHERE run_id IN :ids "
+        "GROUP BY run_id, entity_kind, change ORDER BY run_id, entity_kind, change"
+    ).bindparams(bindparam("ids", expanding=True))
+    for run_id, kind, change, n in conn.execute(counts, {"ids": list(by_id)}):
+        by_id[run_id]["changes"].append({"kind": kind, "change": change, "count": n})
     return runs
 
 
