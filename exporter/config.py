@@ -195,7 +195,9 @@ def _session_duration(value: object) -> timedelta:
 SessionDuration = Annotated[timedelta, BeforeValidator(_session_duration)]
 
 
-class _AssumedRole(_CredentialSection):
+class AssumedRole(_CredentialSection):
+    """What a role assumed through STS needs, whichever identity assumes it."""
+
     role_arn: str | None = None  # default: $ALIBABA_CLOUD_ROLE_ARN
     role_session_name: str = "lineage-exporter"
     duration: SessionDuration = timedelta(hours=1)
@@ -204,7 +206,7 @@ class _AssumedRole(_CredentialSection):
     sts_endpoint: str | None = None
 
 
-class RamRoleArnCredentials(_AssumedRole):
+class RamRoleArnCredentials(AssumedRole):
     """A RAM role assumed (AssumeRole) by a base identity, refreshed before it expires."""
 
     type: Literal["ram_role_arn"] = "ram_role_arn"
@@ -212,7 +214,7 @@ class RamRoleArnCredentials(_AssumedRole):
     base: CredentialSettings = Field(default_factory=lambda: AccessKeyCredentials())
 
 
-class OidcRoleArnCredentials(_AssumedRole):
+class OidcRoleArnCredentials(AssumedRole):
     """RRSA on ACK: an OIDC token file exchanged for a RAM role (AssumeRoleWithOIDC)."""
 
     type: Literal["oidc_role_arn"] = "oidc_role_arn"

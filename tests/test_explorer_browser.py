@@ -152,9 +152,13 @@ def test_clicking_a_node_recentres_and_a_table_expands_to_columns(
     rendered(page)
     assert page.locator(".graph-page h1 .focus-name").text_content() == "c.d.b"
     assert edge(page, "c.d.a", "c.d.b").count() == 1
+    assert page.locator("text.expand").count() == 2  # c.d.a and c.d.b: tables expand
     page.locator('g.node[data-name="c.d.b"] text.expand').click()
     page.wait_for_selector('g.edge[data-source="c.d.a.k"][data-destination="c.d.b.k"]')
     assert page.locator('g.node[data-name="c.d.b.k"]').count() == 1
+    page.goto(explorer + "lineage?name=c.d.c.k&direction=upstream")
+    rendered(page)
+    assert page.locator("text.expand").count() == 0  # a column graph has no tables to expand
 
 
 def test_a_hostile_name_renders_as_text(

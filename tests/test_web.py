@@ -74,6 +74,9 @@ def test_search_finds_tables_and_columns_with_their_edge_counts(client: TestClie
 def test_the_graph_as_of_each_run_and_compared(client: TestClient) -> None:
     now = client.get("/lineage.json", params={"name": "c.d.c", "direction": "upstream"}).json()
     assert ("c.d.b", "c.d.c", "j2", "both") in edges_of(now)
+    assert now["level"] == "table"
+    column = client.get("/lineage.json", params={"name": "c.d.c.k"}).json()
+    assert column["level"] == "column" and ("c.d.b.k", "c.d.c.k", "j2", "both") in edges_of(column)
     assert {i["started_at"] for i in now["instants"]} == {iso(t) for t in (T0, T1, T1 + (T1 - T0))}
     back = client.get("/lineage.json", params={"name": "c.d.c", "as_of": iso(T1)}).json()
     assert not any(e[:2] == ("c.d.b", "c.d.c") for e in edges_of(back))
@@ -111,6 +114,9 @@ def test_the_table_page_has_columns_history_and_jobs(client: TestClient) -> None
     }
     page = client.get("/table", params={"name": "c.d.b"})
     assert page.status_code == 200 and "BIGINT" in page.text
+    assert '"type": "INT"' in page.text  # values shown as JSON (tojson escapes markup)
+    table_added = next(h for h in later["history"] if h["entity_kind"] == "table")
+    assert table_added["new_value"] == {"connector": "paimon", "with": {}}
 
 
 def test_the_runs_page_lists_every_run(client: TestClient) -> None:

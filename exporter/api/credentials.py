@@ -24,6 +24,7 @@ from pydantic import SecretStr
 
 from exporter.config import (
     AccessKeyCredentials,
+    AssumedRole,
     CredentialSettings,
     CredentialsUriCredentials,
     DefaultChainCredentials,
@@ -198,40 +199,41 @@ def _default_chain(
 def _ram_role_arn(
     settings: RamRoleArnCredentials, workspace_id: str, region: str | None
 ) -> ICredentialsProvider:
-    from alibabacloud_credentials.http import HttpOptions
     from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider
 
     return RamRoleArnCredentialsProvider(
         credentials_provider=build_provider(settings.base, workspace_id, region),
-        role_arn=settings.role_arn,
-        role_session_name=settings.role_session_name,
-        duration_seconds=int(settings.duration.total_seconds()),
-        policy=settings.policy,
         external_id=settings.external_id,
-        sts_endpoint=settings.sts_endpoint,
-        sts_region_id=region,
-        http_options=HttpOptions(**_TIMEOUTS_MS),
+        **_assumed_role(settings, region),
     )
 
 
 def _oidc_role_arn(
     settings: OidcRoleArnCredentials, _workspace_id: str, region: str | None
 ) -> ICredentialsProvider:
-    from alibabacloud_credentials.http import HttpOptions
     from alibabacloud_credentials.provider import OIDCRoleArnCredentialsProvider
 
     token_file = settings.oidc_token_file
     return OIDCRoleArnCredentialsProvider(
-        role_arn=settings.role_arn,
         oidc_provider_arn=settings.oidc_provider_arn,
         oidc_token_file_path=str(token_file) if token_file else None,
-        role_session_name=settings.role_session_name,
-        duration_seconds=int(settings.duration.total_seconds()),
-        policy=settings.policy,
-        sts_endpoint=settings.sts_endpoint,
-        sts_region_id=region,
-        http_options=HttpOptions(**_TIMEOUTS_MS),
+        **_assumed_role(settings, region),
     )
+
+
+def _assumed_role(settings: AssumedRole, region: str | None) -> dict[str, Any]:
+    """What both role providers take alike: the role, the session and the STS endpoint."""
+    from alibabacloud_credentials.http import HttpOptions
+
+    return {
+        "role_arn": settings.role_arn,
+        "role_session_name": settings.role_session_name,
+        "duration_seconds": int(settings.duration.total_seconds()),
+        "policy": settings.policy,
+        "sts_endpoint": settings.sts_endpoint,
+        "sts_region_id": region,
+        "http_options": HttpOptions(**_TIMEOUTS_MS),
+    }
 
 
 def _ecs_ram_role(

@@ -6,6 +6,7 @@ from the SQL contract's views, every value a bound parameter.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 
 from exporter.models import UtcDateTime
-from exporter.query import Traversal, traverse
+from exporter.query import Traversal, name_level, traverse
 
 MAX_SEARCH_RESULTS = 50
 RECENT_RUNS = 10
@@ -64,6 +65,7 @@ def graph(conn: Connection, query: GraphQuery, now: datetime) -> dict[str, Any]:
         edges = {key: {**edge, "state": "both"} for key, edge in edges.items()}
     return {
         "name": query.name,
+        "level": name_level(conn, query.name),
         "direction": query.direction,
         "depth": query.depth,
         "as_of": iso(as_of),
@@ -133,6 +135,13 @@ def _nodes(focus: str, edges: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+# From a row holding a table ID to its table, database, catalog and namespace.
+_CHAIN = (
+    "JOIN tables t ON t.id = {table} JOIN databases db ON db.id = t.database_id "
+    "JOIN catalogs c ON c.id = db.catalog_id JOIN namespaces n ON n.id = c.namespace_id"
+)
+
+
 def column_edges_of_table(conn: Connection, table: str, at: datetime) -> list[dict[str, Any]]:
     """The column edges into and out of a table's columns as of the instant (one hop), for a
     table node that expands; found by the columns' names, through the edges' name indexes."""
@@ -157,10 +166,8 @@ def _column_names(conn: Connection, table_ids: list[int]) -> list[str]:
     if not table_ids:
         return []
     statement = text(
-        "SELECT DISTINCT c.name || '.' || db.name || '.' || t.name || '.' || col.name "
-        "FROM columns col JOIN tables t ON t.id = col.table_id "
-        "JOIN databases db ON db.id = t.database_id JOIN catalogs c ON c.id = db.catalog_id "
-        "WHERE col.table_id IN :ids"
+        "SELECT DISTINCT c.name || '.' || db.name || '.' || t.name || '.' || col.name "  # noqa: S608
+        f"FROM columns col {_CHAIN.format(table='col.table_id')} WHERE col.table_id IN :ids"
     ).bindparams(bindparam("ids", expanding=True))
     return sorted(str(row[0]) for row in conn.execute(statement, {"ids": table_ids}))
 
@@ -314,12 +321,6 @@ class _Version:
     run_id: int
 
 
-_CHAIN = (
-    "JOIN tables t ON t.id = {table} JOIN databases db ON db.id = t.database_id "
-    "JOIN catalogs c ON c.id = db.catalog_id JOIN namespaces n ON n.id = c.namespace_id"
-)
-
-
 def _tables_named(conn: Connection, name: str) -> list[int]:
     """The IDs of every table whose qualified name is `name` (one per namespace and owner);
     the identity tables are small."""
@@ -354,7 +355,7 @@ def _versions(conn: Connection, table_ids: list[int], at: datetime) -> list[_Ver
             statement, {"ids": table_ids, "at": at}
         ):
             value = (
-                {"connector": a, "with": b}
+                {"connector": a, "with": json.loads(b) if isinstance(b, str) else b}
                 if kind == "table"
                 else {"type": a, "nullable": _bool(b), "description": c}
             )

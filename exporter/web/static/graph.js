@@ -89,6 +89,18 @@
     return Math.max(60, Math.min(420, 7.2 * label.length + 24));
   }
 
+  // An SVG element with its attributes (and its text, set as text: never parsed as markup).
+  function el(tag, attributes, text) {
+    const element = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attributes || {})) {
+      element.setAttribute(name, String(value));
+    }
+    if (text !== undefined) {
+      element.textContent = text;
+    }
+    return element;
+  }
+
   function draw() {
     const started = performance.now();
     const edges = current.edges.concat(current.extra);
@@ -100,111 +112,102 @@
         }
       }
     }
-    const g = new dagre.graphlib.Graph({ multigraph: true });
     // Labels are placed on each drawn edge rather than laid out as nodes of their own, and ranks
     // come from a tight tree: on a 500-node graph that keeps layout well under a second.
+    const g = new dagre.graphlib.Graph({ multigraph: true });
     g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 140, marginx: 16, marginy: 16, ranker: "tight-tree" });
     g.setDefaultEdgeLabel(() => ({}));
     for (const node of names.values()) {
       g.setNode(node.name, { width: textWidth(node.name), height: 30, node });
     }
     edges.forEach((edge, i) => {
-      const label = edge.deployment || edge.job || "";
-      g.setEdge(edge.source, edge.destination, { edge, label }, "e" + i);
+      g.setEdge(edge.source, edge.destination, { edge, label: edge.deployment || edge.job || "" }, "e" + i);
     });
     dagre.layout(g);
 
-    const svg = document.createElementNS(SVG, "svg");
     const size = g.graph();
-    svg.setAttribute("width", String(Math.ceil(size.width || 100)));
-    svg.setAttribute("height", String(Math.ceil(size.height || 60)));
-    svg.setAttribute("class", "lineage");
-    const defs = document.createElementNS(SVG, "defs");
-    const marker = document.createElementNS(SVG, "marker");
-    marker.setAttribute("id", "arrow");
-    marker.setAttribute("viewBox", "0 0 10 10");
-    marker.setAttribute("refX", "10");
-    marker.setAttribute("refY", "5");
-    marker.setAttribute("markerWidth", "7");
-    marker.setAttribute("markerHeight", "7");
-    marker.setAttribute("orient", "auto-start-reverse");
-    const tip = document.createElementNS(SVG, "path");
-    tip.setAttribute("d", "M 0 0 L 10 5 L 0 10 z");
-    tip.setAttribute("class", "arrow");
-    marker.appendChild(tip);
-    defs.appendChild(marker);
-    svg.appendChild(defs);
-
+    const svg = el("svg", {
+      width: Math.ceil(size.width || 100), height: Math.ceil(size.height || 60), class: "lineage",
+    });
+    const marker = el("marker", {
+      id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7,
+      orient: "auto-start-reverse",
+    });
+    marker.appendChild(el("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrow" }));
+    svg.appendChild(el("defs")).appendChild(marker);
     for (const e of g.edges()) {
-      const laid = g.edge(e);
-      const edge = laid.edge;
-      const group = document.createElementNS(SVG, "g");
-      group.setAttribute("class", "edge " + statusClass(edge.status) + " state-" + edge.state
-        + (edge.level === "column" || !edge.level ? " column-edge" : ""));
-      group.setAttribute("data-source", edge.source);
-      group.setAttribute("data-destination", edge.destination);
-      group.setAttribute("data-job", edge.job);
-      group.setAttribute("data-state", edge.state);
-      const path = document.createElementNS(SVG, "path");
-      path.setAttribute("d", laid.points.map((p, i) => (i ? "L" : "M") + p.x + " " + p.y).join(" "));
-      path.setAttribute("marker-end", "url(#arrow)");
-      group.appendChild(path);
-      const title = document.createElementNS(SVG, "title");
-      title.textContent = edge.source + " -> " + edge.destination + " (job " + edge.job
-        + (edge.status ? ", " + edge.status : "") + ")";
-      group.appendChild(title);
-      if (laid.label) {
-        const middle = midpoint(laid.points);
-        const text = document.createElementNS(SVG, "text");
-        text.setAttribute("x", String(middle.x));
-        text.setAttribute("y", String(middle.y - 4));
-        text.setAttribute("class", "edge-label");
-        text.textContent = laid.label;
-        group.appendChild(text);
-      }
-      svg.appendChild(group);
+      svg.appendChild(drawEdge(g.edge(e)));
     }
-
+    const tables = tableNames();
     for (const name of g.nodes()) {
-      const laid = g.node(name);
-      const node = laid.node;
-      const group = document.createElementNS(SVG, "g");
-      group.setAttribute("class", "node state-" + node.state + (node.focus ? " focus" : "")
-        + (node.column ? " column-node" : ""));
-      group.setAttribute("data-name", node.name);
-      group.setAttribute("data-state", node.state);
-      group.setAttribute("transform", "translate(" + (laid.x - laid.width / 2) + "," + (laid.y - laid.height / 2) + ")");
-      const box = document.createElementNS(SVG, "rect");
-      box.setAttribute("width", String(laid.width));
-      box.setAttribute("height", String(laid.height));
-      box.setAttribute("rx", "5");
-      group.appendChild(box);
-      const text = document.createElementNS(SVG, "text");
-      text.setAttribute("x", "10");
-      text.setAttribute("y", "19");
-      text.textContent = node.name;
-      group.appendChild(text);
-      group.addEventListener("click", () => recentre(node.name));
-      if (current.level !== "column" && !node.column && isTable(node.name)) {
-        const expand = document.createElementNS(SVG, "text");
-        expand.setAttribute("x", String(laid.width - 16));
-        expand.setAttribute("y", "20");
-        expand.setAttribute("class", "expand");
-        expand.setAttribute("data-expand", node.name);
-        expand.textContent = "+";
-        expand.addEventListener("click", (event) => {
-          event.stopPropagation();
-          expandColumns(node.name);
-        });
-        group.appendChild(expand);
-      }
-      svg.appendChild(group);
+      svg.appendChild(drawNode(g.node(name), tables));
     }
     container.replaceChildren(svg);
     const shown = current.compare ? " compared with " + current.compare : "";
     status.textContent = names.size + " nodes, " + edges.length + " edges as of " + current.as_of + shown;
     container.setAttribute("data-draw-ms", String(Math.round(performance.now() - started)));
     container.setAttribute("data-rendered", current.as_of + "|" + (current.compare || ""));
+  }
+
+  function drawEdge(laid) {
+    const edge = laid.edge;
+    const group = el("g", {
+      class: "edge " + statusClass(edge.status) + " state-" + edge.state
+        + (edge.level === "column" || !edge.level ? " column-edge" : ""),
+      "data-source": edge.source,
+      "data-destination": edge.destination,
+      "data-job": edge.job,
+      "data-state": edge.state,
+    });
+    group.appendChild(el("path", {
+      d: laid.points.map((p, i) => (i ? "L" : "M") + p.x + " " + p.y).join(" "),
+      "marker-end": "url(#arrow)",
+    }));
+    group.appendChild(el("title", {}, edge.source + " -> " + edge.destination + " (job " + edge.job
+      + (edge.status ? ", " + edge.status : "") + ")"));
+    if (laid.label) {
+      const middle = midpoint(laid.points);
+      group.appendChild(el("text", { x: middle.x, y: middle.y - 4, class: "edge-label" }, laid.label));
+    }
+    return group;
+  }
+
+  function drawNode(laid, tables) {
+    const node = laid.node;
+    const group = el("g", {
+      class: "node state-" + node.state + (node.focus ? " focus" : "") + (node.column ? " column-node" : ""),
+      "data-name": node.name,
+      "data-state": node.state,
+      transform: "translate(" + (laid.x - laid.width / 2) + "," + (laid.y - laid.height / 2) + ")",
+    });
+    group.appendChild(el("rect", { width: laid.width, height: laid.height, rx: 5 }));
+    group.appendChild(el("text", { x: 10, y: 19 }, node.name));
+    group.addEventListener("click", () => recentre(node.name));
+    if (!node.column && tables.has(node.name)) {
+      const expand = el("text", { x: laid.width - 16, y: 20, class: "expand", "data-expand": node.name }, "+");
+      expand.addEventListener("click", (event) => {
+        event.stopPropagation();
+        expandColumns(node.name);
+      });
+      group.appendChild(expand);
+    }
+    return group;
+  }
+
+  // The nodes that are tables (a table-level graph's endpoints), which expand to their columns.
+  function tableNames() {
+    const tables = new Set();
+    if (current.level === "column") {
+      return tables;
+    }
+    for (const e of current.edges) {
+      if (e.level === "table") {
+        tables.add(e.source);
+        tables.add(e.destination);
+      }
+    }
+    tables.add(current.name);
+    return tables;
   }
 
   // The point halfway along a polyline, where an edge's label goes.
@@ -224,11 +227,6 @@
       left -= step;
     }
     return points[points.length - 1];
-  }
-
-  function isTable(name) {
-    return current.edges.some((e) => e.level === "table" && (e.source === name || e.destination === name))
-      || current.name === name;
   }
 
   function statusClass(value) {
