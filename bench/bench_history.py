@@ -12,9 +12,13 @@ times them again. The history, written with COPY on PostgreSQL and executemany o
 - every column changes type every `--column-days` days and every column edge disappears for one
   run every `--edge-days` days, each at its own moment (an offset from its ID); tables, jobs,
   table edges and deployments keep one version all year.
+- versions are written in the order syncs write them (`--layout time`, the default): by the run
+  that opened them, with IDs in that order, so a week's versions lie together on disk as they
+  do in a database the exporter filled; `--layout entity` writes each entity's versions
+  together instead (the worst case for questions over time).
 
     .venv/bin/python bench/bench_history.py [--pg-url URL] [--sqlite] [--deployments N]
-        [--days D] [--before REV] [--repeat N]
+        [--days D] [--layout time|entity] [--before REV] [--repeat N]
 
 Prints, per database and schema revision, each question's median time over `--repeat` runs
 (after one warm-up), the database size and bytes per version row. Asserts nothing.
@@ -68,6 +72,7 @@ class Year:
         self.runs = int(timedelta(days=args.days) / self.interval)
         self.column_period = int(timedelta(days=args.column_days) / self.interval)
         self.edge_period = int(timedelta(days=args.edge_days) / self.interval)
+        self.time_order = args.layout == "time"
 
     def at(self, run: int) -> datetime:
         """When run `run` (0-based) started."""
@@ -82,32 +87,28 @@ class Year:
             yield (r + 1, WS, started, started + timedelta(seconds=20), "succeeded", 2)
 
     def column_version_rows(self) -> Iterator[tuple[Any, ...]]:
-        vid = 0
-        for fk in range(1, (self.deployments + 1) * self.columns + 1):
-            for k, (start, end) in enumerate(_periods(fk * 7919, self.column_period, self.runs)):
-                vid += 1
-                kind = TYPES[(fk + k) % len(TYPES)]
-                yield (
-                    vid, self.at(start), None if end is None else self.at(end), start + 1,
-                    fk, f"col-{fk}", kind, kind, True, f"column {fk}",
-                )  # fmt: skip
+        entities = range(1, (self.deployments + 1) * self.columns + 1)
+        versions = _versions(entities, 7919, self.column_period, self.runs, self.time_order)
+        for vid, (fk, k, start, end) in enumerate(versions, start=1):
+            kind = TYPES[(fk + k) % len(TYPES)]
+            yield (
+                vid, self.at(start), None if end is None else self.at(end), start + 1,
+                fk, f"col-{fk}", kind, kind, True, f"column {fk}",
+            )  # fmt: skip
 
     def column_edge_version_rows(self) -> Iterator[tuple[Any, ...]]:
-        vid = 0
-        for fk in range(1, self.deployments * self.column_edges + 1):
-            periods = _periods(fk * 104729, self.edge_period, self.runs, gap=1)
-            for start, end in periods:
-                vid += 1
-                yield (vid, self.at(start), None if end is None else self.at(end), start + 1, fk)
+        entities = range(1, self.deployments * self.column_edges + 1)
+        versions = _versions(entities, 104729, self.edge_period, self.runs, self.time_order, gap=1)
+        for vid, (fk, _, start, end) in enumerate(versions, start=1):
+            yield (vid, self.at(start), None if end is None else self.at(end), start + 1, fk)
 
 
 def _periods(seed: int, period: int, runs: int, gap: int = 0) -> list[tuple[int, int | None]]:
     """[start, end) run ranges of one entity: a change (or a gap of `gap` runs) every `period`
     runs from its own offset; the last range is open."""
-    offset = seed % period
     periods: list[tuple[int, int | None]] = []
     start = 0
-    boundary = offset if offset > 0 else period
+    boundary = _first_boundary(seed, period)
     while boundary < runs:
         periods.append((start, boundary))
         start = boundary + gap
@@ -115,6 +116,37 @@ def _periods(seed: int, period: int, runs: int, gap: int = 0) -> list[tuple[int,
     if start < runs:
         periods.append((start, None))
     return periods
+
+
+def _first_boundary(seed: int, period: int) -> int:
+    offset = seed % period
+    return offset if offset > 0 else period
+
+
+def _versions(
+    entities: range, multiplier: int, period: int, runs: int, time_order: bool, gap: int = 0
+) -> Iterator[tuple[int, int, int, int | None]]:
+    """(entity, version index, start run, end run or None) of every version of `entities`
+    (entity e's seed is e * multiplier), in entity order or in the order syncs write them: by
+    the run that opened them."""
+    if not time_order:
+        for fk in entities:
+            for k, (start, end) in enumerate(_periods(fk * multiplier, period, runs, gap)):
+                yield fk, k, start, end
+        return
+    first = {fk: _first_boundary(fk * multiplier, period) for fk in entities}
+    by_residue: dict[int, list[int]] = {}
+    for fk, boundary in first.items():
+        by_residue.setdefault(boundary % period, []).append(fk)
+    for fk in entities:  # the first run opens every entity's first version
+        yield fk, 0, 0, first[fk] if first[fk] < runs else None
+    for start in range(1, runs):
+        boundary = start - gap  # versions after the first open `gap` runs after a boundary
+        for fk in by_residue.get(boundary % period, ()):
+            if first[fk] <= boundary:
+                end = boundary + period
+                k = (boundary - first[fk]) // period + 1
+                yield fk, k, start, end if end < runs else None
 
 
 def identity_rows(year: Year) -> dict[str, tuple[str, list[tuple[Any, ...]]]]:
@@ -438,6 +470,12 @@ def main() -> None:
     parser.add_argument("--column-edges", type=int, default=20, help="column edges per job")
     parser.add_argument("--column-days", type=float, default=5)
     parser.add_argument("--edge-days", type=float, default=10)
+    parser.add_argument(
+        "--layout",
+        choices=("time", "entity"),
+        default="time",
+        help="write versions by opening run, as syncs do (default), or entity by entity",
+    )
     parser.add_argument("--before", default="0008", help="the revision to compare head with")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")

@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, text
 
+from exporter.collector import young_collections_only
 from exporter.models import TIME_INDEX_GUARD, UtcDateTime
 
 # kind -> (view, key columns, display-name SQL, {attribute: (column, type)})
@@ -195,21 +197,65 @@ def diff(
 ) -> list[Change]:
     """What changed in the lineage between two instants (with `live_only`: in the live
     lineage, so an edge whose job stopped running is `removed`), read from the versions that
-    opened or closed between them."""
+    opened or closed between them; the database pairs each entity's version at the start with
+    its version at the end, and returns only the entities that differ."""
     if start == end:
         return []
-    before: Snapshot = {}
-    after: Snapshot = {}
-    for kind in ENTITY_KINDS:
-        before[kind], after[kind] = {}, {}
-        for key, entity, at_start, at_end in _window(
-            conn, kind, start, end, workspace_id, live_only
-        ):
-            if at_start:
-                before[kind][key] = entity
-            if at_end:
-                after[kind][key] = entity
-    return diff_snapshots(before, after)
+    lo, hi = min(start, end), max(start, end)
+    params = {"lo": lo, "hi": hi, "t1": start, "t2": end, "ws": workspace_id}
+    found: list[Change] = []
+    with young_collections_only():  # a week's changes are 100,000s of long-lived objects
+        for kind in ENTITY_KINDS:
+            found.extend(_kind_changes(conn, kind, params, live_only))
+    return found
+
+
+def _kind_changes(
+    conn: Connection, kind: str, params: dict[str, Any], live_only: bool
+) -> list[Change]:
+    """The changes of one kind, in key order."""
+    dialect = conn.dialect.name
+    scoped = params["ws"] is not None
+    if kind.endswith("_edge"):
+        sql = _edge_changes_sql(kind.removesuffix("_edge"), live_only, scoped, dialect)
+    else:
+        sql = _entity_changes_sql(kind, scoped, dialect)
+    times = ("lo", "hi", "t1", "t2")
+    statement = text(sql).bindparams(*(bindparam(t, type_=UtcDateTime) for t in times))
+    _, key_sql, _, attributes = _SNAPSHOT[kind]
+    key_width = 2 + len(key_sql.split(","))
+    old_at, new_at = key_width + 1, key_width + 1 + len(attributes)
+    names = list(attributes)
+    # PostgreSQL returns JSON and booleans typed; SQLite returns them as text and 0/1.
+    decoded = (
+        []
+        if dialect == "postgresql"
+        else [(name, typ) for name, (_, typ) in attributes.items() if typ != "text"]
+    )
+
+    def values(row: tuple[Any, ...], first: int) -> dict[str, Any]:
+        found = dict(zip(names, row[first : first + len(names)], strict=True))
+        for name, typ in decoded:
+            found[name] = _decode(found[name], typ)
+        return found
+
+    changes: list[tuple[Key, Change]] = []
+    rows: list[tuple[Any, ...]] = [tuple(row) for row in conn.execute(statement, params)]
+    for row in rows:
+        old = values(row, old_at) if row[-2] else None
+        new = values(row, new_at) if row[-1] else None
+        if old is None:
+            change: Literal["added", "removed", "changed"] = "added"
+        elif new is None:
+            change = "removed"
+        elif old == new:  # JSON that differs as text only
+            continue
+        else:
+            change = "changed"
+        key = row[:key_width]
+        changes.append((key, Change(kind, row[0], row[1], row[key_width], change, old, new)))
+    changes.sort(key=itemgetter(0))  # keys are NOT NULL text
+    return [change for _, change in changes]
 
 
 def _in_window(v: str, dialect: str) -> str:
@@ -223,92 +269,156 @@ def _in_window(v: str, dialect: str) -> str:
 
 
 _VALID_AT = "({v}valid_from <= :{t} AND ({v}valid_to IS NULL OR {v}valid_to > :{t}))"
+
+
+def _present(valid: str) -> str:
+    return f"CASE WHEN {valid} THEN 1 ELSE 0 END"
+
+
+@dataclass(frozen=True)
+class _Versioned:
+    """Where a kind's versions are and how an entity (`x`, its ID) gets its key and name: what
+    the kind's history view joins, for a diff that pairs versions by entity ID before naming."""
+
+    versions: str
+    fk: str
+    joins: str  # from the entity ID `x` to namespaces `n`
+    key: str  # after workspace and namespace, as in _SNAPSHOT
+    name: str  # `{v}` prefixes the shown version's columns (at the end, else at the start)
+    renamed: dict[str, str]  # a view's column -> the version table's, where they differ
+
+
+_TABLE_CHAIN = """
+    JOIN databases db ON db.id = t.database_id
+    JOIN catalogs c ON c.id = db.catalog_id
+    JOIN namespaces n ON n.id = c.namespace_id"""
+_TABLE_NAME = "c.name || '.' || db.name || '.' || t.name"
+_VERSIONED = {
+    "job": _Versioned(
+        "job_versions",
+        "deployment_fk",
+        "JOIN deployments d ON d.id = x\n    JOIN namespaces n ON n.id = d.namespace_id",
+        "d.deployment_id",
+        "COALESCE({v}deployment_name, d.deployment_id)",
+        {},
+    ),
+    "table": _Versioned(
+        "table_versions",
+        "table_fk",
+        "JOIN tables t ON t.id = x" + _TABLE_CHAIN,
+        f"{_TABLE_NAME}, t.owner_deployment_id",
+        _TABLE_NAME,
+        {"table_id": "table_uid"},
+    ),
+    "column": _Versioned(
+        "column_versions",
+        "column_fk",
+        "JOIN columns col ON col.id = x\n    JOIN tables t ON t.id = col.table_id" + _TABLE_CHAIN,
+        f"{_TABLE_NAME} || '.' || col.name, t.owner_deployment_id",
+        f"{_TABLE_NAME} || '.' || col.name",
+        {"column_id": "column_uid"},
+    ),
+}
+
+
+def _entity_changes_sql(kind: str, scoped: bool, dialect: str) -> str:
+    """Rows (key, name, attributes at the start, at the end, present at the start, at the
+    end) of the entities of `kind` whose version at one end differs from the other's.
+
+    Versions are paired by entity ID (narrow keys: a hash join), and only the entities that
+    differ are named. A version that began and ended inside the window is at neither end: left
+    out. Versions of one entity do not overlap, so an entity has at most one at each end.
+    """
+    spec = _VERSIONED[kind]
+    _, _, _, attributes = _SNAPSHOT[kind]
+    columns = [spec.renamed.get(column, column) for column, _ in attributes.values()]
+    json_columns = {spec.renamed.get(c, c) for c, typ in attributes.values() if typ == "json"}
+    distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+
+    def differs(c: str) -> str:
+        a, b = (f"CAST({v}.{c} AS TEXT)" if c in json_columns else f"{v}.{c}" for v in "ab")
+        return f"{a} {distinct} {b}"
+
+    def listed(v: str, prefix: str = "") -> str:
+        return ", ".join(f"{v}.{c}{f' AS {prefix}{c}' if prefix else ''}" for c in columns)
+
+    at = {t: _VALID_AT.format(v="", t=t) for t in ("t1", "t2")}
+    shown = spec.name.format(v="p.b_"), spec.name.format(v="p.a_")
+    # Table and column names are the constants above; values are bound parameters.
+    return f"""WITH w AS (
+    SELECT {spec.fk} AS x, {", ".join(columns)},
+           {_present(at["t1"])} AS at_start, {_present(at["t2"])} AS at_end
+    FROM {spec.versions}
+    WHERE {_in_window("", dialect)} AND ({at["t1"]} OR {at["t2"]})
+), pairs AS (
+    SELECT a.x, 1 AS at_start, CASE WHEN b.x IS NULL THEN 0 ELSE 1 END AS at_end,
+           {listed("a", "a_")}, {listed("b", "b_")}
+    FROM w a LEFT JOIN w b ON b.x = a.x AND b.at_end = 1
+    WHERE a.at_start = 1 AND (b.x IS NULL OR {" OR ".join(differs(c) for c in columns)})
+    UNION ALL
+    SELECT b.x, 0, 1, {", ".join("NULL" for _ in columns)}, {listed("b")}
+    FROM w b
+    WHERE b.at_end = 1 AND NOT EXISTS (SELECT 1 FROM w a WHERE a.x = b.x AND a.at_start = 1)
+)
+SELECT n.workspace_id, n.name, {spec.key},
+       CASE WHEN p.at_end = 1 THEN {shown[0]} ELSE {shown[1]} END,
+       {", ".join(f"p.{side}_{c}" for side in "ab" for c in columns)},
+       p.at_start, p.at_end
+FROM pairs p
+    {spec.joins.replace("= x", "= p.x")}
+{"WHERE n.workspace_id = :ws" if scoped else ""}"""  # noqa: S608
+
+
 _LIVE_AT = """EXISTS (SELECT 1 FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
     WHERE jv.job_id = e.job_id AND jd.namespace_id = e.namespace_id
       AND {valid} AND jv.job_status IN (SELECT status FROM live_job_statuses))"""
-_EDGE_COLUMNS = """n.workspace_id, n.name, e.source_name, e.source_owner, e.destination_name,
-    e.destination_owner, e.job_id, e.source_name || ' -> ' || e.destination_name, e.job_id"""
+_EDGE_KEY = """n.workspace_id, n.name, e.source_name, e.source_owner, e.destination_name,
+    e.destination_owner, e.job_id"""
 # Jobs whose status (or anything else) changed in the window: their edges' liveness may have.
 _CHANGED_JOBS = """SELECT DISTINCT jd.namespace_id, jv.job_id
     FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
     WHERE {window}"""
 
 
-def _window(
-    conn: Connection,
-    kind: str,
-    start: datetime,
-    end: datetime,
-    workspace_id: str | None,
-    live_only: bool,
-) -> list[tuple[Key, Entity, bool, bool]]:
-    """(key, entity, valid at start, valid at end) of each version of `kind` that began or
-    ended between the two instants."""
-    view, key_sql, name_sql, attributes = _SNAPSHOT[kind]
-    dialect = conn.dialect.name
-    if kind.endswith("_edge"):
-        sql = _edge_window_sql(kind.removesuffix("_edge"), live_only, workspace_id, dialect)
-    else:
-        columns = ", ".join(column for column, _ in attributes.values())
-        at = {t: _VALID_AT.format(v="", t=t) for t in ("t1", "t2")}
-        # View and column names are the constants above; values are bound parameters.
-        # A version that began and ended inside the window is at neither end: left out.
-        sql = (
-            f"SELECT workspace_id, namespace, {key_sql}, {name_sql}, {columns}, "  # noqa: S608
-            f"CASE WHEN {at['t1']} THEN 1 ELSE 0 END, CASE WHEN {at['t2']} THEN 1 ELSE 0 END "
-            f"FROM {view} WHERE {_in_window('', dialect)} AND ({at['t1']} OR {at['t2']})"
-            + (" AND workspace_id = :ws" if workspace_id is not None else "")
-        )
-    times = ("lo", "hi", "t1", "t2")
-    statement = text(sql).bindparams(*(bindparam(t, type_=UtcDateTime) for t in times))
-    lo, hi = min(start, end), max(start, end)
-    params = {"lo": lo, "hi": hi, "t1": start, "t2": end, "ws": workspace_id}
-    key_width = 2 + len(key_sql.split(","))
-    names = list(attributes)
-    # Only JSON and booleans need decoding (views lose their types on SQLite).
-    decoded = [(i, typ) for i, (_, typ) in enumerate(attributes.values()) if typ != "text"]
-    found = []
-    for row in conn.execute(statement, params):
-        values = list(row[key_width + 1 : -2])
-        for i, typ in decoded:
-            values[i] = _decode(values[i], typ)
-        entity = Entity(row[key_width], dict(zip(names, values, strict=True)))
-        found.append((tuple(row[:key_width]), entity, bool(row[-2]), bool(row[-1])))
-    return found
-
-
-def _edge_window_sql(level: str, live_only: bool, workspace_id: str | None, dialect: str) -> str:
-    """Edge versions that began or ended in the window, from the version table itself (the
-    history view's instants are computed, so its rows cannot be found by index); with
-    `live_only` also the edges of jobs that changed in the window, each valid at an instant
-    only while its job was live then."""
+def _edge_changes_sql(level: str, live_only: bool, scoped: bool, dialect: str) -> str:
+    """Rows (key, name, job ID twice, present at the start, at the end) of the edges present at
+    one end only. Read from the version table itself (the history view's instants are
+    computed, so its rows cannot be found by index); with `live_only` also the edges of jobs
+    that changed in the window, each present at an instant only while its job was live then."""
 
     def present(t: str) -> str:
         valid = _VALID_AT.format(v="v.", t=t)
         if live_only:
             valid += " AND " + _LIVE_AT.format(valid=_VALID_AT.format(v="jv.", t=t))
-        return f"CASE WHEN {valid} THEN 1 ELSE 0 END"
+        return _present(valid)
 
-    scope = " AND n.workspace_id = :ws" if workspace_id is not None else ""
-    at_an_end = f" AND ({_VALID_AT.format(v='v.', t='t1')} OR {_VALID_AT.format(v='v.', t='t2')})"
-    scope = at_an_end + scope
-    columns = f"{_EDGE_COLUMNS}, {present('t1')}, {present('t2')}"
+    scope = f" AND ({_VALID_AT.format(v='v.', t='t1')} OR {_VALID_AT.format(v='v.', t='t2')})"
+    if scoped:
+        scope += " AND n.workspace_id = :ws"
+    rows = f"e.id, {present('t1')} AS at_start, {present('t2')} AS at_end"
     # Only constants (the level, the fragments above) are spliced; values are parameters.
-    sql = f"""SELECT {columns}
-FROM {level}_edge_versions v
-    JOIN {level}_edges e ON e.id = v.edge_fk
-    JOIN namespaces n ON n.id = e.namespace_id
-WHERE {_in_window("v.", dialect)}{scope}"""  # noqa: S608
+    versions = f"""SELECT {rows}
+    FROM {level}_edge_versions v
+        JOIN {level}_edges e ON e.id = v.edge_fk
+        JOIN namespaces n ON n.id = e.namespace_id
+    WHERE {_in_window("v.", dialect)}{scope}"""  # noqa: S608
     if live_only:
-        sql += f"""
-UNION ALL
-SELECT {columns}
-FROM ({_CHANGED_JOBS.format(window=_in_window("jv.", dialect))}) cj
-    JOIN {level}_edges e ON e.namespace_id = cj.namespace_id AND e.job_id = cj.job_id
-    JOIN {level}_edge_versions v ON v.edge_fk = e.id
+        versions += f"""
+    UNION ALL
+    SELECT {rows}
+    FROM ({_CHANGED_JOBS.format(window=_in_window("jv.", dialect))}) cj
+        JOIN {level}_edges e ON e.namespace_id = cj.namespace_id AND e.job_id = cj.job_id
+        JOIN {level}_edge_versions v ON v.edge_fk = e.id
+        JOIN namespaces n ON n.id = e.namespace_id
+    WHERE v.valid_from <= :hi AND (v.valid_to IS NULL OR v.valid_to > :lo){scope}"""  # noqa: S608
+    # An edge's versions do not overlap, but in live mode one may be listed twice.
+    return f"""SELECT {_EDGE_KEY}, e.source_name || ' -> ' || e.destination_name, e.job_id,
+       e.job_id, p.at_start, p.at_end
+FROM (SELECT id, MAX(at_start) AS at_start, MAX(at_end) AS at_end
+      FROM ({versions}) u GROUP BY id) p
+    JOIN {level}_edges e ON e.id = p.id
     JOIN namespaces n ON n.id = e.namespace_id
-WHERE v.valid_from <= :hi AND (v.valid_to IS NULL OR v.valid_to > :lo){scope}"""  # noqa: S608
-    return sql
+WHERE p.at_start <> p.at_end"""  # noqa: S608
 
 
 def _sort_key(key: Key) -> tuple[str, ...]:

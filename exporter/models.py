@@ -182,7 +182,10 @@ class ColumnEdge(_Edge, Base):
 
 class SyncRun(Base):
     __tablename__ = "sync_runs"
-    __table_args__ = (Index("ix_sync_runs_workspace_started", "workspace_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_sync_runs_workspace_started", "workspace_id", "started_at"),
+        Index("ix_sync_runs_started_at", "started_at"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -196,6 +199,18 @@ class SyncRun(Base):
     error_summary: Mapped[str | None] = mapped_column(Text)
     # The version of the rules that turned payloads into rows (normalize.ROWS_VERSION).
     rows_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class RunChangeCount(Base):
+    """How many rows of a run's change feed there are of one namespace, kind and change: what
+    `lineage_change_counts` answers window questions from (migration 0010)."""
+
+    __tablename__ = "run_change_counts"
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"), primary_key=True)
+    namespace: Mapped[str] = mapped_column(Text, primary_key=True)
+    entity_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    change: Mapped[str] = mapped_column(String(8), primary_key=True)
+    changes: Mapped[int] = mapped_column(Integer)
 
 
 class Contribution(Base):

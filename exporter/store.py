@@ -34,6 +34,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     tuple_,
     update,
 )
@@ -279,6 +280,22 @@ def finish_run(conn: Connection, run_id: int, finished_at: datetime, outcome: Ru
             error_summary=outcome.error_summary,
         )
     )
+
+
+# The feed's rows of one run, counted by namespace, kind and change (migration 0010 counts the
+# runs before it with the same query).
+_COUNT_RUN_CHANGES = text("""
+INSERT INTO run_change_counts (run_id, namespace, entity_kind, change, changes)
+SELECT run_id, namespace, entity_kind, change, COUNT(*)
+FROM lineage_changes
+WHERE run_id = :run_id
+GROUP BY run_id, namespace, entity_kind, change""")
+
+
+def record_change_counts(conn: Connection, run_id: int) -> None:
+    """Count what the run changed (`lineage_change_counts`), from the change feed itself, in the
+    run's transaction: after its versions are written, before it commits."""
+    conn.execute(_COUNT_RUN_CHANGES, {"run_id": run_id})
 
 
 def record_failures(conn: Connection, run_id: int, failures: Sequence[JobFailure]) -> None:

@@ -101,6 +101,52 @@ def test_0009_up_and_down_keeps_every_answer(harness: Harness) -> None:
     assert answers() == after
 
 
+_FEED_COUNTS = """
+    SELECT r.workspace_id, f.run_id, r.started_at, f.namespace, f.entity_kind, f.change, COUNT(*)
+    FROM lineage_changes f JOIN lineage_sync_runs r ON r.run_id = f.run_id
+    GROUP BY r.workspace_id, f.run_id, r.started_at, f.namespace, f.entity_kind, f.change"""
+_COUNTS = """
+    SELECT workspace_id, run_id, changed_at, namespace, entity_kind, change, changes
+    FROM lineage_change_counts"""
+
+
+def test_each_run_counts_the_changes_its_feed_has(harness: Harness) -> None:
+    """lineage_change_counts, written by each run, is the feed grouped by run, namespace, kind
+    and change; a run that changed nothing has no counts."""
+    h = harness
+    _history(h)
+    assert h.sync() == 0  # nothing changed since the last run
+    counts = sorted(map(hashable, h.rows(_COUNTS)))
+    assert counts == sorted(map(hashable, h.rows(_FEED_COUNTS)))
+    assert {row[5] for row in counts} == {"added", "changed", "removed"}
+    assert {row[4] for row in counts} >= {"column", "column_edge", "job", "table"}
+    runs = h.rows("SELECT run_id FROM lineage_sync_runs ORDER BY run_id")
+    assert {row[1] for row in counts} == {run for (run,) in runs[:-1]}
+    week = h.rows(
+        "SELECT entity_kind, change, SUM(changes) FROM lineage_change_counts "
+        "WHERE changed_at >= :a GROUP BY entity_kind, change",
+        a=_instants(h)[0],
+    )
+    assert sum(int(n) for *_, n in week) == h.scalar("SELECT COUNT(*) FROM lineage_changes")
+
+
+def test_0010_counts_the_runs_recorded_before_it(harness: Harness) -> None:
+    h = harness
+    _history(h)
+    written = sorted(map(hashable, h.rows(_COUNTS)))
+    h.engine.dispose()
+    migrate.downgrade(h.url, "0009")
+    assert "run_change_counts" not in _tables(h)
+    migrate.upgrade(h.url)
+    assert sorted(map(hashable, h.rows(_COUNTS))) == written
+
+
+def _tables(h: Harness) -> set[str]:
+    from sqlalchemy import inspect
+
+    return set(inspect(h.engine).get_table_names())
+
+
 def test_sqlite_answers_the_feed_by_run_and_by_window_through_the_time_indexes(
     sim_env: Simulator, sqlite_url: str, tmp_path: Path
 ) -> None:

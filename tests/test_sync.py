@@ -515,7 +515,12 @@ def test_retention_prunes_only_what_is_configured(sim_env: Any, db_url: str) -> 
     assert counts() == before
     sync_at(start + timedelta(days=5, hours=1), RetentionSettings(payload_days=30))
     assert counts() == before  # not old enough yet
+    with engine.connect() as conn:
+        change_counts = conn.exec_driver_sql("SELECT * FROM lineage_change_counts").all()
+    assert any(row.change == "removed" for row in change_counts)
     sync_at(start + timedelta(days=6), RetentionSettings(payload_days=3, history_days=3))
+    with engine.connect() as conn:  # each run's record of what it changed outlives its versions
+        assert conn.exec_driver_sql("SELECT * FROM lineage_change_counts").all() == change_counts
     payloads, closed, current = counts()
     assert payloads == before[0] - 1  # the removed deployment's payload
     assert closed == 0 and current == before[2]  # old history gone, the current state kept
