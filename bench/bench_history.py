@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, create_engine, text
+from sqlalchemy import Engine, bindparam, create_engine, inspect, text
 
 from exporter import changes, migrate, query
 from exporter.models import UtcDateTime
@@ -238,8 +238,17 @@ def load(engine: Engine, year: Year) -> dict[str, int]:
         raw.commit()
     finally:
         raw.close()
+    if inspect(engine).has_table("run_change_counts"):  # what each of the runs would have written
+        with engine.begin() as conn:
+            conn.execute(text(COUNT_RUNS))
     settle(engine)
     return {t: counts[t] for t in VERSION_TABLES}
+
+
+COUNT_RUNS = """
+INSERT INTO run_change_counts (run_id, namespace, entity_kind, change, changes)
+SELECT run_id, namespace, entity_kind, change, COUNT(*) FROM lineage_changes
+WHERE run_id IS NOT NULL GROUP BY run_id, namespace, entity_kind, change"""
 
 
 def settle(engine: Engine) -> None:
@@ -354,9 +363,21 @@ print(json.dumps([c.to_dict() for c in found], default=str))
         ),
         "diff over a week: windowed (query)": diff_in_process,
     }
-    if at_head:  # the CLI checks that the schema is current
+    if at_head:  # the CLI checks that the schema is current; the counts are 0010's
         asked["diff over a week: CLI (process)"] = lambda: in_child(
             "CLI", [*cli, "--from", iso[0], "--to", iso[1], "--format", "json"]
+        )
+        asked["counts: one week by kind and change"] = rows(
+            "SELECT entity_kind, change, SUM(changes) FROM lineage_change_counts "
+            "WHERE changed_at >= :a AND changed_at < :b GROUP BY entity_kind, change",
+            a=week[0],
+            b=week[1],
+        )
+        asked["counts: one day by hour"] = rows(
+            f"SELECT {hour}, SUM(changes) FROM lineage_change_counts "
+            f"WHERE changed_at >= :a AND changed_at < :b GROUP BY {hour}",
+            a=day[0],
+            b=day[1],
         )
 
     return {
@@ -478,7 +499,7 @@ def main() -> None:
     )
     parser.add_argument("--before", default="0008", help="the revision to compare head with")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument(
         "--build-only", action="store_true", help="write the year at head, time nothing (--keep)"
     )
@@ -500,8 +521,10 @@ def main() -> None:
             admin.dispose()
     if args.sqlite:
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "history.db"
+            path = Path(folder if not args.keep else tempfile.mkdtemp()) / "history.db"
             bench(f"sqlite:///{path}", "SQLite", args, path)
+            if args.keep:
+                print(f"kept: sqlite:///{path}")
 
 
 if __name__ == "__main__":

@@ -240,7 +240,7 @@ def _kind_changes(
         return found
 
     changes: list[tuple[Key, Change]] = []
-    rows: list[tuple[Any, ...]] = [tuple(row) for row in conn.execute(statement, params)]
+    rows = [tuple(row) for row in conn.execute(statement, params).fetchall()]
     for row in rows:
         old = values(row, old_at) if row[-2] else None
         new = values(row, new_at) if row[-1] else None

@@ -1,5 +1,8 @@
 """The `lineage-exporter` command: one subcommand per user task, no business logic here.
 
+A command imports the service modules it runs (the API client, the daemon, the sync) when it
+runs: a query command then starts without them.
+
 Exit codes: 0 success, 1 a failure (some workspace, namespace or job failed), 2 a usage or
 configuration error (nothing was contacted).
 """
@@ -18,17 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from exporter import __version__, migrate, query, render
-from exporter.api.client import FlinkClient
-from exporter.api.credentials import describe_source, open_source
 from exporter.changes import diff
+from exporter.collector import young_collections_only
 from exporter.config import Settings, load_settings, parse_duration, resolve_config_path
-from exporter.daemon import Daemon, wait_for_database, wait_or_stop
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
-from exporter.extract import fetch_workspace
 from exporter.logs import run_context, setup_logging
-from exporter.progress import FetchProgress
 from exporter.store import make_engine, scrub_secrets, transaction
-from exporter.sync import sync_workspace
 
 log = logging.getLogger("exporter")
 
@@ -176,6 +174,10 @@ def _add_sync(commands: Any) -> None:
 
 def run_sync(args: argparse.Namespace) -> int:
     """`sync`: one pass; credentials and schema are checked before any API call."""
+    from exporter.api.credentials import open_source
+    from exporter.progress import FetchProgress
+    from exporter.sync import sync_workspace
+
     settings = _settings(args)
     workspaces = (
         [settings.workspace(args.workspace)] if args.workspace else settings.require_workspaces()
@@ -222,6 +224,8 @@ def _add_run(commands: Any) -> None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    from exporter.daemon import Daemon, wait_for_database
+
     settings = _settings(args)
     if args.health_port is not None:
         health = settings.health.model_copy(update={"port": args.health_port})
@@ -258,6 +262,8 @@ def _add_check(commands: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from exporter.api.credentials import describe_source, open_source
+
     path = resolve_config_path(args.config)
     settings = load_settings(path)
     results: list[tuple[str, str | None]] = [(f"config {path}", None)]
@@ -379,10 +385,12 @@ def run_diff(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     start, end = query.parse_instant(args.start, now), query.parse_instant(args.end, now)
     engine = _query_engine(args)
-    with engine.connect() as conn:
-        changes = diff(conn, start, end, args.workspace, live_only=args.live)
-    header = f"changes from {start.isoformat()} to {end.isoformat()}"
-    print(render.changes(changes, args.format, header))
+    # A week's changes are 100,000s of objects kept to the end: no full collections over them.
+    with young_collections_only():
+        with engine.connect() as conn:
+            changes = diff(conn, start, end, args.workspace, live_only=args.live)
+        header = f"changes from {start.isoformat()} to {end.isoformat()}"
+        print(render.changes(changes, args.format, header))
     return EXIT_OK
 
 
@@ -434,6 +442,10 @@ def _add_fetch(commands: Any) -> None:
 
 def run_fetch(args: argparse.Namespace) -> int:
     """`fetch`: raw responses to files; exit 1 if any namespace or job failed."""
+    from exporter.api.client import FlinkClient
+    from exporter.api.credentials import open_source
+    from exporter.extract import fetch_workspace
+
     settings = _settings(args)
     workspace = settings.workspace(args.workspace)
     credentials = open_source(workspace)
@@ -537,6 +549,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     """`simulate`: serve until SIGINT/SIGTERM."""
     from dataclasses import replace
 
+    from exporter.daemon import wait_or_stop
     from exporter.simulator import Faults, Simulator, World, WorldSize
 
     size = WorldSize.benchmark() if args.size == "bench" else WorldSize()

@@ -51,6 +51,10 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
     assert set(inspect(engine).get_view_names()) >= VIEWS
 
 
+def test_the_head_the_exporter_needs_is_the_newest_migration() -> None:
+    assert migrate.HEAD == migrate.head_revision()
+
+
 def test_require_current_tells_the_user_what_to_run(empty_db_url: str) -> None:
     import pytest
 

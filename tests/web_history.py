@@ -66,6 +66,7 @@ def write_explorer_history(engine: Engine) -> list[datetime]:
             changes = history_diff(_state(at), store.load_current(conn, WS))
             store.apply_changes(conn, WS, run_id, now, changes)
             store.refresh_statistics(conn, changes.rows_added)
+            store.record_change_counts(conn, run_id)
             outcome = store.RunOutcome(
                 "succeeded", 0, 3, 0, changes.rows_added, changes.rows_closed, None
             )

@@ -209,7 +209,8 @@ def search(conn: Connection, q: str) -> dict[str, Any]:
 
 
 def recent_runs(conn: Connection, limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
-    """The latest runs, each with what it changed (from lineage_changes, by run)."""
+    """The latest runs, each with what it changed (lineage_change_counts: each run's counts,
+    not its feed, which for a first sync is every row of the workspace)."""
     runs: list[dict[str, Any]] = runs_page(conn, limit)["runs"]
     by_id = {run["run_id"]: run for run in runs}
     for run in runs:
@@ -217,11 +218,12 @@ def recent_runs(conn: Connection, limit: int = RECENT_RUNS) -> list[dict[str, An
     if not by_id:
         return runs
     counts = text(
-        "SELECT run_id, entity_kind, change, COUNT(*) FROM lineage_changes WHERE run_id IN :ids "
+        "SELECT run_id, entity_kind, change, SUM(changes) FROM lineage_change_counts "
+        "WHERE run_id IN :ids "
         "GROUP BY run_id, entity_kind, change ORDER BY run_id, entity_kind, change"
     ).bindparams(bindparam("ids", expanding=True))
     for run_id, kind, change, n in conn.execute(counts, {"ids": list(by_id)}):
-        by_id[run_id]["changes"].append({"kind": kind, "change": change, "count": n})
+        by_id[run_id]["changes"].append({"kind": kind, "change": change, "count": int(n)})
     return runs
 
 
