@@ -292,7 +292,12 @@ def _sqlite_value(value: Any) -> Any:
 
 
 def questions(
-    engine: Engine, year: Year, config: Path, peak_rss: dict[str, float], at_head: bool
+    engine: Engine,
+    year: Year,
+    config: Path,
+    peak_rss: dict[str, float],
+    at_head: bool,
+    skip_snapshots: bool = False,
 ) -> dict[str, Callable[[], object]]:
     mid = year.at(year.runs // 2)
     week, day = (mid, mid + timedelta(days=7)), (mid, mid + timedelta(days=1))
@@ -357,12 +362,12 @@ with engine.connect() as conn:
 print(json.dumps([c.to_dict() for c in found], default=str))
 """
     cli = [sys.executable, "-m", "exporter", "--config", str(config), "diff"]
-    asked = {
-        "diff over a week: 2 snapshots (process)": lambda: in_child(
+    asked: dict[str, Callable[[], object]] = {}
+    if not skip_snapshots:
+        asked["diff over a week: 2 snapshots (process)"] = lambda: in_child(
             "2 snapshots", [sys.executable, "-c", two_snapshots, *iso]
-        ),
-        "diff over a week: windowed (query)": diff_in_process,
-    }
+        )
+    asked["diff over a week: windowed (query)"] = diff_in_process
     if at_head:  # the CLI checks that the schema is current; the counts are 0010's
         asked["diff over a week: CLI (process)"] = lambda: in_child(
             "CLI", [*cli, "--from", iso[0], "--to", iso[1], "--format", "json"]
@@ -461,7 +466,7 @@ def bench(url: str, label: str, args: argparse.Namespace, path: Path | None) -> 
             settle(engine)
             print(f"  upgrade to head: {time.perf_counter() - started:.1f} s", flush=True)
         peak_rss: dict[str, float] = {}
-        asked = questions(engine, year, config, peak_rss, revision == "head")
+        asked = questions(engine, year, config, peak_rss, revision == "head", args.no_snapshots)
         for name, ask in asked.items():
             seconds, answer = timed(ask, args.repeat)
             results.setdefault(name, []).append(f"{seconds * 1000:9.1f} ms ({answer} rows)")
@@ -469,7 +474,7 @@ def bench(url: str, label: str, args: argparse.Namespace, path: Path | None) -> 
         results.setdefault("database size", []).append(f"{total / 1e6:9.0f} MB")
         results.setdefault("bytes per version row", []).append(f"{tables / versions:9.0f} B")
         for name in ("2 snapshots", "CLI"):
-            figure = f"{peak_rss[name]:9.0f} MB" if name in peak_rss else "(needs head)"
+            figure = f"{peak_rss[name]:9.0f} MB" if name in peak_rss else "(not asked)"
             results.setdefault(f"diff peak RSS: {name}", []).append(figure)
     header = "  ".join(f"{r:>22}" for r in dict.fromkeys([args.before, "head"]))
     print(f"  {'question':40} {header}")
@@ -499,6 +504,9 @@ def main() -> None:
     )
     parser.add_argument("--before", default="0008", help="the revision to compare head with")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--no-snapshots", action="store_true", help="skip the diff from two whole snapshots"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument(
         "--build-only", action="store_true", help="write the year at head, time nothing (--keep)"

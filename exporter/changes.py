@@ -261,10 +261,17 @@ def _kind_changes(
 def _in_window(v: str, dialect: str) -> str:
     """A version that began or ended in the window (lo, hi]; on SQLite with the term that lets
     it use its time indexes (exporter.models.TIME_INDEX_GUARD)."""
+    began, ended = _window_branches(v, dialect)
+    return f"(({began}) OR ({ended}))"
+
+
+def _window_branches(v: str, dialect: str) -> tuple[str, str]:
+    """(began in the window, ended in it): asked as two queries, each one index range (SQLite
+    would scan the whole table for their OR)."""
     guard = f" AND {v}{TIME_INDEX_GUARD}" if dialect == "sqlite" else ""
     return (
-        f"(({v}valid_from > :lo AND {v}valid_from <= :hi)"
-        f" OR ({v}valid_to > :lo AND {v}valid_to <= :hi)){guard}"
+        f"{v}valid_from > :lo AND {v}valid_from <= :hi{guard}",
+        f"{v}valid_to > :lo AND {v}valid_to <= :hi{guard}",
     )
 
 
@@ -345,11 +352,17 @@ def _entity_changes_sql(kind: str, scoped: bool, dialect: str) -> str:
     at = {t: _VALID_AT.format(v="", t=t) for t in ("t1", "t2")}
     shown = spec.name.format(v="p.b_"), spec.name.format(v="p.a_")
     # Table and column names are the constants above; values are bound parameters.
-    return f"""WITH w AS (
-    SELECT {spec.fk} AS x, {", ".join(columns)},
+    # A version that began in the window and one that ended in it are at different ends (one
+    # that did both is at neither), so the two branches never list a version twice.
+    versions = "\n    UNION ALL\n".join(
+        f"""    SELECT {spec.fk} AS x, {", ".join(columns)},
            {_present(at["t1"])} AS at_start, {_present(at["t2"])} AS at_end
     FROM {spec.versions}
-    WHERE {_in_window("", dialect)} AND ({at["t1"]} OR {at["t2"]})
+    WHERE {branch} AND ({at["t1"]} OR {at["t2"]})"""  # noqa: S608
+        for branch in _window_branches("", dialect)
+    )
+    return f"""WITH w AS (
+{versions}
 ), pairs AS (
     SELECT a.x, 1 AS at_start, CASE WHEN b.x IS NULL THEN 0 ELSE 1 END AS at_end,
            {listed("a", "a_")}, {listed("b", "b_")}
@@ -397,11 +410,14 @@ def _edge_changes_sql(level: str, live_only: bool, scoped: bool, dialect: str) -
         scope += " AND n.workspace_id = :ws"
     rows = f"e.id, {present('t1')} AS at_start, {present('t2')} AS at_end"
     # Only constants (the level, the fragments above) are spliced; values are parameters.
-    versions = f"""SELECT {rows}
+    versions = "\n    UNION ALL\n".join(
+        f"""SELECT {rows}
     FROM {level}_edge_versions v
         JOIN {level}_edges e ON e.id = v.edge_fk
         JOIN namespaces n ON n.id = e.namespace_id
-    WHERE {_in_window("v.", dialect)}{scope}"""  # noqa: S608
+    WHERE {branch}{scope}"""  # noqa: S608
+        for branch in _window_branches("v.", dialect)
+    )
     if live_only:
         versions += f"""
     UNION ALL

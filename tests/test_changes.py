@@ -12,7 +12,7 @@ from conftest import Harness, hashable, snapshot, with_job, write_config
 from sqlalchemy import text
 
 from exporter import migrate
-from exporter.changes import diff, diff_snapshots
+from exporter.changes import _entity_changes_sql, diff, diff_snapshots
 from exporter.changes import snapshot as snapshot_at
 from exporter.simulator import Simulator
 
@@ -171,6 +171,16 @@ def test_sqlite_answers_the_feed_by_run_and_by_window_through_the_time_indexes(
             for table in ("column_versions", "column_edge_versions", "job_versions"):
                 uses = [f"ix_{table}_valid_from", f"ix_{table}_valid_to"]
                 assert all(index in plan for index in uses), (name, table, plan)
+            # A predecessor is found by its end, not by walking its entity's versions (0010).
+            assert "_fk=?) LEFT-JOIN" not in plan, plan
+        for kind in ("column", "table", "job"):
+            sql = _entity_changes_sql(kind, False, "sqlite")
+            params = {"lo": instants[2], "hi": instants[4], "t1": instants[2], "t2": instants[4]}
+            plan = "\n".join(
+                str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql), params)
+            )
+            table = f"{kind}_versions"
+            assert f"SCAN {table}" not in plan and f"ix_{table}_valid_to" in plan, (kind, plan)
 
 
 def test_sqlite_times_written_without_their_fraction_are_repaired(

@@ -65,16 +65,24 @@ def _load(filename: str) -> ModuleType:
     return module
 
 
-def changes_view(dialect: str) -> str:
+def changes_view(dialect: str, guard_predecessor: bool = False) -> str:
     """lineage_changes (0008's rows and values), each row's run found by its instant. Whether a
     version had a predecessor is read from the predecessor's key (`p.<entity>`), so that a count
-    of changes is answered from the indexes alone."""
+    of changes is answered from the indexes alone. With `guard_predecessor` (0010, SQLite) the
+    predecessor is found by a subquery that says the guard, so through the `valid_to` index
+    (SQLite uses no partial index for the right side of a LEFT JOIN)."""
     m0003 = _load("0003_lineage_queries.py")
     m0008 = _load("0008_live_lineage.py")
     guard = f"v.{GUARD}" if dialect == "sqlite" else "TRUE"
+    by_index = dialect == "sqlite" and guard_predecessor
     selects = []
     for kind in m0008.record_kinds():
         name = kind.entity_name
+        predecessor = f"p.{kind.fk} = v.{kind.fk} AND p.valid_to = v.valid_from"
+        if by_index:
+            predecessor = f"""p.id = (SELECT x.id FROM {kind.versions} x
+                WHERE x.valid_to = v.valid_from AND x.{kind.fk} = v.{kind.fk}
+                  AND x.valid_to IS NOT NULL AND x.{GUARD})"""
         selects.append(f"""
 SELECT n.workspace_id, r.id AS run_id, v.valid_from AS changed_at, '{kind.name}' AS entity_kind,
        {name} AS entity_name,
@@ -83,7 +91,7 @@ SELECT n.workspace_id, r.id AS run_id, v.valid_from AS changed_at, '{kind.name}'
        {m0003._json_value(dialect, "v", kind)} AS new_value,
        n.name AS namespace
 FROM {kind.versions} v
-    LEFT JOIN {kind.versions} p ON p.{kind.fk} = v.{kind.fk} AND p.valid_to = v.valid_from{kind.joins}
+    LEFT JOIN {kind.versions} p ON {predecessor}{kind.joins}
     LEFT JOIN sync_runs r ON r.workspace_id = n.workspace_id AND r.started_at = v.valid_from
 WHERE {guard}""")
         selects.append(f"""
