@@ -126,12 +126,14 @@ def test_daemon_serves_healthz_and_metrics(
             while _get(f"{base}/healthz")[0] != 200:
                 assert daemon.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.2)
-            status, metrics = _get(f"{base}/metrics")
+            # The run is committed (healthz) a moment before the daemon records it in metrics.
+            workspace = simulator.world.workspace_id
+            success = f'lineage_exporter_last_success_timestamp_seconds{{workspace="{workspace}"}}'
+            while success not in (answer := _get(f"{base}/metrics"))[1]:
+                assert answer[0] == 200 and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            status, metrics = answer
             assert status == 200
-            assert (
-                f'lineage_exporter_last_success_timestamp_seconds{{workspace="{simulator.world.workspace_id}"}}'
-                in metrics
-            )
             assert "lineage_exporter_api_requests_total" in metrics
             # A job starts failing: runs turn partial, and health says why.
             deployment = next(

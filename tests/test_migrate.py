@@ -52,7 +52,7 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
 
 
 def test_the_head_the_exporter_needs_is_the_newest_migration() -> None:
-    assert migrate.HEAD == migrate.head_revision()
+    assert migrate.head_revision() == migrate.HEAD
 
 
 def test_require_current_tells_the_user_what_to_run(empty_db_url: str) -> None:
