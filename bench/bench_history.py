@@ -41,7 +41,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, inspect, text
 
-from exporter import changes, migrate, query
+from exporter import changes, migrate, query, store
 from exporter.models import UtcDateTime
 
 WS, NS, CATALOG, DATABASE = "bench-history", "default-namespace", "hive", "warehouse"
@@ -250,15 +250,9 @@ def load(engine: Engine, year: Year) -> dict[str, int]:
         settle(engine)  # the counting plans need the tables' statistics, as a live database has
         with engine.begin() as conn:
             for low in range(1, year.runs + 1, 1000):  # as 0010 counts them: bounded sorts
-                conn.execute(text(COUNT_RUNS), {"low": low, "high": low + 999})
+                store.record_change_counts(conn, low, low + 999)
     settle(engine)
     return {t: counts[t] for t in VERSION_TABLES}
-
-
-COUNT_RUNS = """
-INSERT INTO run_change_counts (run_id, namespace, entity_kind, change, changes)
-SELECT run_id, namespace, entity_kind, change, COUNT(*) FROM lineage_changes
-WHERE run_id BETWEEN :low AND :high GROUP BY run_id, namespace, entity_kind, change"""
 
 
 def settle(engine: Engine) -> None:

@@ -289,13 +289,14 @@ class _Versioned:
 
     versions: str
     fk: str
-    joins: str  # from the entity ID `x` to namespaces `n`
+    joins: str  # from the entity ID (`{x}`) to namespaces `n`
     key: str  # after workspace and namespace, as in _SNAPSHOT
     name: str  # `{v}` prefixes the shown version's columns (at the end, else at the start)
     renamed: dict[str, str]  # a view's column -> the version table's, where they differ
 
 
-_TABLE_CHAIN = """
+# From a row holding a table ID ({table}) to its table, database, catalog and namespace.
+TABLE_CHAIN = """JOIN tables t ON t.id = {table}
     JOIN databases db ON db.id = t.database_id
     JOIN catalogs c ON c.id = db.catalog_id
     JOIN namespaces n ON n.id = c.namespace_id"""
@@ -304,7 +305,7 @@ _VERSIONED = {
     "job": _Versioned(
         "job_versions",
         "deployment_fk",
-        "JOIN deployments d ON d.id = x\n    JOIN namespaces n ON n.id = d.namespace_id",
+        "JOIN deployments d ON d.id = {x}\n    JOIN namespaces n ON n.id = d.namespace_id",
         "d.deployment_id",
         "COALESCE({v}deployment_name, d.deployment_id)",
         {},
@@ -312,7 +313,7 @@ _VERSIONED = {
     "table": _Versioned(
         "table_versions",
         "table_fk",
-        "JOIN tables t ON t.id = x" + _TABLE_CHAIN,
+        TABLE_CHAIN.format(table="{x}"),
         f"{_TABLE_NAME}, t.owner_deployment_id",
         _TABLE_NAME,
         {"table_id": "table_uid"},
@@ -320,7 +321,7 @@ _VERSIONED = {
     "column": _Versioned(
         "column_versions",
         "column_fk",
-        "JOIN columns col ON col.id = x\n    JOIN tables t ON t.id = col.table_id" + _TABLE_CHAIN,
+        "JOIN columns col ON col.id = {x}\n    " + TABLE_CHAIN.format(table="col.table_id"),
         f"{_TABLE_NAME} || '.' || col.name, t.owner_deployment_id",
         f"{_TABLE_NAME} || '.' || col.name",
         {"column_id": "column_uid"},
@@ -378,7 +379,7 @@ SELECT n.workspace_id, n.name, {spec.key},
        {", ".join(f"p.{side}_{c}" for side in "ab" for c in columns)},
        p.at_start, p.at_end
 FROM pairs p
-    {spec.joins.replace("= x", "= p.x")}
+    {spec.joins.format(x="p.x")}
 {"WHERE n.workspace_id = :ws" if scoped else ""}"""  # noqa: S608
 
 

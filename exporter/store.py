@@ -282,20 +282,22 @@ def finish_run(conn: Connection, run_id: int, finished_at: datetime, outcome: Ru
     )
 
 
-# The feed's rows of one run, counted by namespace, kind and change (migration 0010 counts the
-# runs before it with the same query).
+# The feed's rows of a range of runs, counted by run, namespace, kind and change (migration 0010
+# counts the runs before it with the same query).
 _COUNT_RUN_CHANGES = text("""
 INSERT INTO run_change_counts (run_id, namespace, entity_kind, change, changes)
 SELECT run_id, namespace, entity_kind, change, COUNT(*)
 FROM lineage_changes
-WHERE run_id = :run_id
+WHERE run_id BETWEEN :first AND :last
 GROUP BY run_id, namespace, entity_kind, change""")
 
 
-def record_change_counts(conn: Connection, run_id: int) -> None:
+def record_change_counts(conn: Connection, run_id: int, last_run_id: int | None = None) -> None:
     """Count what the run changed (`lineage_change_counts`), from the change feed itself, in the
-    run's transaction: after its versions are written, before it commits."""
-    conn.execute(_COUNT_RUN_CHANGES, {"run_id": run_id})
+    run's transaction: after its versions are written, before it commits. With `last_run_id`,
+    every run from `run_id` to it (a benchmark's history written directly)."""
+    last = run_id if last_run_id is None else last_run_id
+    conn.execute(_COUNT_RUN_CHANGES, {"first": run_id, "last": last})
 
 
 def record_failures(conn: Connection, run_id: int, failures: Sequence[JobFailure]) -> None:

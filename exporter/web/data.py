@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
+from exporter.changes import TABLE_CHAIN
 from exporter.models import UtcDateTime
 from exporter.query import Traversal, name_level, traverse
 
@@ -135,13 +136,6 @@ def _nodes(focus: str, edges: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-# From a row holding a table ID to its table, database, catalog and namespace.
-_CHAIN = (
-    "JOIN tables t ON t.id = {table} JOIN databases db ON db.id = t.database_id "
-    "JOIN catalogs c ON c.id = db.catalog_id JOIN namespaces n ON n.id = c.namespace_id"
-)
-
-
 def column_edges_of_table(conn: Connection, table: str, at: datetime) -> list[dict[str, Any]]:
     """The column edges into and out of a table's columns as of the instant (one hop), for a
     table node that expands; found by the columns' names, through the edges' name indexes."""
@@ -167,7 +161,7 @@ def _column_names(conn: Connection, table_ids: list[int]) -> list[str]:
         return []
     statement = text(
         "SELECT DISTINCT c.name || '.' || db.name || '.' || t.name || '.' || col.name "  # noqa: S608
-        f"FROM columns col {_CHAIN.format(table='col.table_id')} WHERE col.table_id IN :ids"
+        f"FROM columns col {TABLE_CHAIN.format(table='col.table_id')} WHERE col.table_id IN :ids"
     ).bindparams(bindparam("ids", expanding=True))
     return sorted(str(row[0]) for row in conn.execute(statement, {"ids": table_ids}))
 
@@ -342,12 +336,12 @@ def _versions(conn: Connection, table_ids: list[int], at: datetime) -> list[_Ver
     queries = {
         "table": "SELECT n.name, c.name || '.' || db.name || '.' || t.name, v.connector, "  # noqa: S608
         "v.with_options, NULL, v.valid_from, v.valid_to, v.run_id FROM table_versions v "
-        f"{_CHAIN.format(table='v.table_fk')} WHERE v.table_fk IN :ids "
+        f"{TABLE_CHAIN.format(table='v.table_fk')} WHERE v.table_fk IN :ids "
         "AND v.valid_from <= :at",
         "column": "SELECT n.name, c.name || '.' || db.name || '.' || t.name || '.' || col.name, "  # noqa: S608
         "v.column_type, v.nullable, v.description, v.valid_from, v.valid_to, v.run_id "
         "FROM columns col JOIN column_versions v ON v.column_fk = col.id "
-        f"{_CHAIN.format(table='col.table_id')} WHERE col.table_id IN :ids "
+        f"{TABLE_CHAIN.format(table='col.table_id')} WHERE col.table_id IN :ids "
         "AND v.valid_from <= :at",
     }
     found = []
