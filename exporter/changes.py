@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
 from typing import Any, Literal
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, Row, bindparam, text
 
 from exporter.collector import young_collections_only
 from exporter.models import TIME_INDEX_GUARD, UtcDateTime
@@ -218,14 +217,19 @@ def _kind_changes(
     scoped = params["ws"] is not None
     if kind.endswith("_edge"):
         sql = _edge_changes_sql(kind.removesuffix("_edge"), live_only, scoped, dialect)
+        backwards = False  # its rows are already at the start, at the end
     else:
         sql = _entity_changes_sql(kind, scoped, dialect)
-    times = ("lo", "hi", "t1", "t2")
+        backwards = params["t1"] > params["t2"]  # its rows are at the earlier, the later end
+    times = [t for t in ("lo", "hi", "t1", "t2") if f":{t}" in sql]
     statement = text(sql).bindparams(*(bindparam(t, type_=UtcDateTime) for t in times))
     _, key_sql, _, attributes = _SNAPSHOT[kind]
     key_width = 2 + len(key_sql.split(","))
-    old_at, new_at = key_width + 1, key_width + 1 + len(attributes)
     names = list(attributes)
+    first = (key_width + 1, key_width + 1 + len(names))  # where each end's attributes begin
+    present = (-2, -1)
+    if backwards:
+        first, present = first[::-1], present[::-1]
     # PostgreSQL returns JSON and booleans typed; SQLite returns them as text and 0/1.
     decoded = (
         []
@@ -233,17 +237,18 @@ def _kind_changes(
         else [(name, typ) for name, (_, typ) in attributes.items() if typ != "text"]
     )
 
-    def values(row: tuple[Any, ...], first: int) -> dict[str, Any]:
-        found = dict(zip(names, row[first : first + len(names)], strict=True))
+    def values(row: Row[Any], at: int) -> dict[str, Any]:
+        found = dict(zip(names, row[at : at + len(names)], strict=True))
         for name, typ in decoded:
             found[name] = _decode(found[name], typ)
         return found
 
-    changes: list[tuple[Key, Change]] = []
-    rows = [tuple(row) for row in conn.execute(statement, params).fetchall()]
+    rows = conn.execute(statement, params).fetchall()
+    rows.sort(key=lambda row: tuple(row[:key_width]))  # keys are NOT NULL text
+    changes: list[Change] = []
     for row in rows:
-        old = values(row, old_at) if row[-2] else None
-        new = values(row, new_at) if row[-1] else None
+        old = values(row, first[0]) if row[present[0]] else None
+        new = values(row, first[1]) if row[present[1]] else None
         if old is None:
             change: Literal["added", "removed", "changed"] = "added"
         elif new is None:
@@ -252,10 +257,8 @@ def _kind_changes(
             continue
         else:
             change = "changed"
-        key = row[:key_width]
-        changes.append((key, Change(kind, row[0], row[1], row[key_width], change, old, new)))
-    changes.sort(key=itemgetter(0))  # keys are NOT NULL text
-    return [change for _, change in changes]
+        changes.append(Change(kind, row[0], row[1], row[key_width], change, old, new))
+    return changes
 
 
 def _in_window(v: str, dialect: str) -> str:
@@ -291,7 +294,7 @@ class _Versioned:
     fk: str
     joins: str  # from the entity ID (`{x}`) to namespaces `n`
     key: str  # after workspace and namespace, as in _SNAPSHOT
-    name: str  # `{v}` prefixes the shown version's columns (at the end, else at the start)
+    name: str  # `{v}` prefixes the shown version's columns (at the later end, else the earlier)
     renamed: dict[str, str]  # a view's column -> the version table's, where they differ
 
 
@@ -330,12 +333,13 @@ _VERSIONED = {
 
 
 def _entity_changes_sql(kind: str, scoped: bool, dialect: str) -> str:
-    """Rows (key, name, attributes at the start, at the end, present at the start, at the
-    end) of the entities of `kind` whose version at one end differs from the other's.
+    """Rows (key, name, attributes at the earlier end `lo`, at the later end `hi`, present at
+    `lo`, at `hi`) of the entities of `kind` whose version at one end differs from the other's.
 
-    Versions are paired by entity ID (narrow keys: a hash join), and only the entities that
-    differ are named. A version that began and ended inside the window is at neither end: left
-    out. Versions of one entity do not overlap, so an entity has at most one at each end.
+    The version at `lo` of an entity that changed ends inside the window, and the one at `hi`
+    begins inside it (versions of one entity do not overlap): each end is one range of a time
+    index. The two are paired by entity ID (narrow keys: a hash join), and only the entities
+    that differ are named.
     """
     spec = _VERSIONED[kind]
     _, _, _, attributes = _SNAPSHOT[kind]
@@ -347,38 +351,38 @@ def _entity_changes_sql(kind: str, scoped: bool, dialect: str) -> str:
         a, b = (f"CAST({v}.{c} AS TEXT)" if c in json_columns else f"{v}.{c}" for v in "ab")
         return f"{a} {distinct} {b}"
 
-    def listed(v: str, prefix: str = "") -> str:
-        return ", ".join(f"{v}.{c}{f' AS {prefix}{c}' if prefix else ''}" for c in columns)
+    def listed(v: str) -> str:
+        return ", ".join(f"{v}.{c} AS {v}_{c}" for c in columns)
 
-    at = {t: _VALID_AT.format(v="", t=t) for t in ("t1", "t2")}
-    shown = spec.name.format(v="p.b_"), spec.name.format(v="p.a_")
+    guard = f" AND {TIME_INDEX_GUARD}" if dialect == "sqlite" else ""
     # Table and column names are the constants above; values are bound parameters.
-    # A version that began in the window and one that ended in it are at different ends (one
-    # that did both is at neither), so the two branches never list a version twice.
-    versions = "\n    UNION ALL\n".join(
-        f"""    SELECT {spec.fk} AS x, {", ".join(columns)},
-           {_present(at["t1"])} AS at_start, {_present(at["t2"])} AS at_end
-    FROM {spec.versions}
-    WHERE {branch} AND ({at["t1"]} OR {at["t2"]})"""  # noqa: S608
-        for branch in _window_branches("", dialect)
+    at_lo, at_hi = (
+        f"SELECT {spec.fk} AS x, {', '.join(columns)} FROM {spec.versions}\n"  # noqa: S608
+        f"        WHERE {where}{guard}"
+        for where in (
+            "valid_to > :lo AND valid_to <= :hi AND valid_from <= :lo",
+            "valid_from > :lo AND valid_from <= :hi AND (valid_to IS NULL OR valid_to > :hi)",
+        )
     )
-    return f"""WITH w AS (
-{versions}
-), pairs AS (
-    SELECT a.x, 1 AS at_start, CASE WHEN b.x IS NULL THEN 0 ELSE 1 END AS at_end,
-           {listed("a", "a_")}, {listed("b", "b_")}
-    FROM w a LEFT JOIN w b ON b.x = a.x AND b.at_end = 1
-    WHERE a.at_start = 1 AND (b.x IS NULL OR {" OR ".join(differs(c) for c in columns)})
-    UNION ALL
-    SELECT b.x, 0, 1, {", ".join("NULL" for _ in columns)}, {listed("b")}
-    FROM w b
-    WHERE b.at_end = 1 AND NOT EXISTS (SELECT 1 FROM w a WHERE a.x = b.x AND a.at_start = 1)
+    shown = spec.name.format(v="p.b_"), spec.name.format(v="p.a_")
+    # SQLite would flatten the ends into the join and read the earlier one without its index.
+    materialized = " MATERIALIZED" if dialect == "sqlite" else ""
+    return f"""WITH a AS{materialized} (
+    {at_lo}
+), b AS{materialized} (
+    {at_hi}
 )
 SELECT n.workspace_id, n.name, {spec.key},
-       CASE WHEN p.at_end = 1 THEN {shown[0]} ELSE {shown[1]} END,
+       CASE WHEN p.at_hi = 1 THEN {shown[0]} ELSE {shown[1]} END,
        {", ".join(f"p.{side}_{c}" for side in "ab" for c in columns)},
-       p.at_start, p.at_end
-FROM pairs p
+       p.at_lo, p.at_hi
+FROM (
+    SELECT COALESCE(a.x, b.x) AS x, {listed("a")}, {listed("b")},
+           CASE WHEN a.x IS NULL THEN 0 ELSE 1 END AS at_lo,
+           CASE WHEN b.x IS NULL THEN 0 ELSE 1 END AS at_hi
+    FROM a FULL JOIN b ON b.x = a.x
+    WHERE a.x IS NULL OR b.x IS NULL OR {" OR ".join(differs(c) for c in columns)}
+) p
     {spec.joins.format(x="p.x")}
 {"WHERE n.workspace_id = :ws" if scoped else ""}"""  # noqa: S608
 
