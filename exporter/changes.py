@@ -116,7 +116,15 @@ class Change:
         return {k: (old.get(k), new.get(k)) for k in {**old, **new} if old.get(k) != new.get(k)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {
+            "kind": self.kind,
+            "workspace_id": self.workspace_id,
+            "namespace": self.namespace,
+            "name": self.name,
+            "change": self.change,
+            "old": self.old,
+            "new": self.new,
+        }
 
 
 def snapshot(

@@ -390,7 +390,8 @@ def run_diff(args: argparse.Namespace) -> int:
         with engine.connect() as conn:
             changes = diff(conn, start, end, args.workspace, live_only=args.live)
         header = f"changes from {start.isoformat()} to {end.isoformat()}"
-        print(render.changes(changes, args.format, header))
+        lines = render.change_lines(changes, args.format, header)
+        sys.stdout.writelines(line + "\n" for line in lines)
     return EXIT_OK
 
 

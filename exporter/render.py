@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 from exporter.changes import Change
@@ -130,16 +131,29 @@ def svg(result: Traversal) -> str:
 
 def changes(items: list[Change], fmt: str, header: str) -> str:
     """A diff's changes as text (one line each, grouped by kind) or JSON."""
+    return "\n".join(change_lines(items, fmt, header))
+
+
+def change_lines(items: list[Change], fmt: str, header: str) -> Iterator[str]:
+    """`changes` line by line, for writing as they are made (a week is 100,000s of lines)."""
     if fmt == "json":
         # One change per line: the C encoder (indent= would take the pure-Python one, 10x slower
-        # on a week's changes), and a file that line tools can still take apart.
-        listed = ",\n".join(json.dumps(c.to_dict(), default=str) for c in items)
-        return f"[\n{listed}\n]" if items else "[]"
+        # on a week's changes), made once, and a file that line tools can still take apart.
+        encode = json.JSONEncoder(default=str).encode
+        if not items:
+            yield "[]"
+            return
+        yield "["
+        last = len(items) - 1
+        for i, item in enumerate(items):
+            yield encode(item.to_dict()) + ("," if i < last else "")
+        yield "]"
+        return
     if fmt != "text":
         raise QueryError(f"unknown format {fmt!r}: use one of {', '.join(DIFF_FORMATS)}")
-    lines = [header]
+    yield header
     if not items:
-        lines.append("  no changes")
+        yield "  no changes"
     sign = {"added": "+", "removed": "-", "changed": "~"}
     for item in items:
         line = f"  {sign[item.change]} {item.kind:<11} {item.namespace}: {item.name}"
@@ -149,10 +163,9 @@ def changes(items: list[Change], fmt: str, header: str) -> str:
                 for attr, (old, new) in sorted(item.changed_attributes().items())
             )
             line += f"  ({details})"
-        lines.append(line)
+        yield line
     counts = {c: sum(1 for i in items if i.change == c) for c in ("added", "removed", "changed")}
-    lines.append("  " + ", ".join(f"{n} {c}" for c, n in counts.items()))
-    return "\n".join(lines)
+    yield "  " + ", ".join(f"{n} {c}" for c, n in counts.items())
 
 
 def _short(value: Any) -> str:

@@ -4,6 +4,7 @@ keeps every answer; the time indexes are what the window questions use."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from conftest import Harness, hashable, snapshot, with_job, write_config
 from sqlalchemy import text
 
 from exporter import migrate
-from exporter.changes import _entity_changes_sql, diff, diff_snapshots
+from exporter.changes import Change, _entity_changes_sql, diff, diff_snapshots
 from exporter.changes import snapshot as snapshot_at
 from exporter.simulator import Simulator
 
@@ -46,6 +47,15 @@ def _as_compared(changes: list[object]) -> list[tuple[object, ...]]:
     )
 
 
+def _in_order(changes: list[Change]) -> list[tuple[str, str, str, str]]:
+    return [(c.kind, c.workspace_id, c.namespace, c.name) for c in changes]
+
+
+def test_a_change_as_a_dict_has_every_field() -> None:
+    change = Change("column", "ws", "ns", "c.d.t.x", "changed", {"type": "INT"}, {"type": "BIGINT"})
+    assert change.to_dict() == {f.name: getattr(change, f.name) for f in fields(Change)}
+
+
 @pytest.mark.parametrize("live_only", [False, True])
 def test_a_windowed_diff_equals_comparing_two_snapshots(harness: Harness, live_only: bool) -> None:
     h = harness
@@ -60,6 +70,7 @@ def test_a_windowed_diff_equals_comparing_two_snapshots(harness: Harness, live_o
             )
             windowed = diff(conn, start, end, live_only=live_only)
             assert _as_compared(windowed) == _as_compared(whole), (start, end)
+            assert _in_order(windowed) == _in_order(whole), (start, end)
             compared += len(whole)
         scoped = diff(conn, instants[0], instants[-1], h.world.workspace_id, live_only)
         assert diff(conn, instants[0], instants[-1], "another-workspace", live_only) == []
