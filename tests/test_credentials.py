@@ -191,6 +191,35 @@ def test_sections_without_a_type_are_the_access_keys_they_always_were(
     assert load_credentials(sts).security_token == SecretStr("token-1")
 
 
+def test_fixed_keys_need_no_provider_package_and_never_show_the_secret(tmp_path: Path) -> None:
+    """The package's import is most of a sync's start-up; keys of the workspace's own do
+    without it (a role's base keys still go through it, as above)."""
+    code = """
+import sys
+from exporter.api.credentials import open_source
+from exporter.config import load_settings
+from pathlib import Path
+workspace = load_settings(Path(sys.argv[1])).workspaces[0]
+source = open_source(workspace)
+credentials = source.get()
+assert credentials.provider == "static_ak", credentials.provider
+assert "secret-1" not in repr(source._provider), repr(source._provider)
+assert "alibabacloud_credentials" not in sys.modules, "the package was imported"
+print("ok")
+"""
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[[workspaces]]\nid = "ws"\nendpoint = "http://127.0.0.1:9"\nnamespaces = ["ns"]\n'
+        '[workspaces.credentials]\naccess_key_id_env = "MY_ID"\n'
+        'access_key_secret_env = "MY_SECRET"\n'
+    )
+    env = {**os.environ, "MY_ID": "LTAI5tQ9example0abcd", "MY_SECRET": "secret-1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(config)], env=env, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
 # -- each provider type, end to end through a sync ------------------------------------------------
 
 
