@@ -15,7 +15,7 @@ the raw string, never dropped.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from sys import intern
@@ -187,6 +187,46 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
         for relation in relations:
             state[kind][_edge_key(ns, relation, refs, job.job_id)] = {}
     return state
+
+
+@dataclass(frozen=True)
+class Reports:
+    """What one contribution's rows may share with another's, without its rows: its tables (a
+    column's key begins with its table's) and the jobs its edges name (an edge's key ends with
+    one). Job rows are never shared: each is keyed by its own deployment."""
+
+    tables: frozenset[Key]
+    edge_jobs: frozenset[str]
+
+    @classmethod
+    def of_keys(cls, keys: Mapping[str, Iterable[Key]]) -> Reports:
+        """What rows with these keys (kind -> keys) may share."""
+        tables = {*keys["tables"], *(key[:5] for key in keys["columns"])}
+        jobs = {key[5] for kind in ("table_edges", "column_edges") for key in keys[kind]}
+        return cls(frozenset(tables), frozenset(jobs))
+
+    def overlaps(self, other: Reports) -> bool:
+        return not (
+            self.tables.isdisjoint(other.tables) and self.edge_jobs.isdisjoint(other.edge_jobs)
+        )
+
+
+def reports(job: JobIdentity, lineage: LineageInfo) -> Reports:
+    """`Reports.of_keys` of `normalize(job, lineage)`, at a fraction of its cost: what an
+    unchanged contribution keeps instead of its rows."""
+    tables = frozenset(
+        _interned(
+            job.namespace,
+            node.catalog_name,
+            node.database_name,
+            table.table_name,
+            job.deployment_id if node.is_temporary else "",
+        )
+        for node in lineage.nodes
+        for table in node.tables
+    )
+    edges = (*lineage.edges.table_lineage, *lineage.edges.column_lineage)
+    return Reports(tables, frozenset(relation.job_id or job.job_id for relation in edges))
 
 
 def check_limits(state: State, context: ApiContext) -> None:

@@ -44,8 +44,8 @@ from exporter.extract import (
     fetch_workspace,
 )
 from exporter.failures import JobFailure, culprits, failures_of
+from exporter.history import CurrentState as CurrentStateRows
 from exporter.history import (
-    Changes,
     Ranked,
     diff,
     diff_rows,
@@ -54,7 +54,6 @@ from exporter.history import (
     reconcile,
     restrict,
 )
-from exporter.history import CurrentState as CurrentStateRows
 from exporter.lease import workspace_lease
 from exporter.logs import run_context
 from exporter.normalize import (
@@ -63,12 +62,14 @@ from exporter.normalize import (
     Attrs,
     JobIdentity,
     Key,
+    Reports,
     State,
     check_limits,
     content_hash,
     deployment_attributes,
     job_attributes,
     normalize,
+    reports,
 )
 from exporter.redact import Redactor
 
@@ -482,13 +483,15 @@ def _first_line(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class Digested:
-    """A successful fetch, normalized in its fetch thread (the parsed response is not kept)."""
+    """A successful fetch, digested in its fetch thread (the parsed response is not kept): a
+    changed one as its rows and the payload to store, an unchanged one as what its rows may
+    share with others' (its rows are made again from the stored payload if a run needs them)."""
 
     job_id: str
     content_hash: str
-    state: State
-    # The payload to store as JSON text; None when it equals the stored contribution.
-    payload: str | None
+    state: State | None  # None when unchanged
+    payload: str | None  # JSON text to store; None when it equals the stored contribution
+    reports: Reports | None = None  # when unchanged
 
 
 class CurrentState:
@@ -552,7 +555,8 @@ def digester(
     stored: dict[Key2, store.StoredContribution],
     on_change: Callable[[store.NewContribution, State], None] = lambda contribution, state: None,
 ) -> Digest:
-    """The per-fetch work done while other requests are in flight: hash and normalize.
+    """The per-fetch work done while other requests are in flight: hash, and normalize what
+    changed (an unchanged contribution costs its hash and the names of its tables).
 
     `on_change` is told of each contribution whose content differs from the stored one.
     """
@@ -560,11 +564,14 @@ def digester(
     def digest(fetched: DeploymentFetch) -> Digested:
         payload = stored_payload(fetched)
         hashed = payload_hash(payload)
-        state = _normalize_payload(workspace_id, fetched.namespace, payload, fetched.lineage)
         before = stored.get((fetched.namespace, fetched.deployment.deployment_id))
-        unchanged = before is not None and before.content_hash == hashed
-        if unchanged:  # checked when it was stored
-            return Digested(payload["job_id"], hashed, state, None)
+        if before is not None and before.content_hash == hashed:  # checked when it was stored
+            assert fetched.lineage is not None and fetched.lineage.data is not None
+            job = _job_identity(fetched.namespace, payload, with_attributes=False)
+            return Digested(
+                payload["job_id"], hashed, None, None, reports(job, fetched.lineage.data)
+            )
+        state = _normalize_payload(workspace_id, fetched.namespace, payload, fetched.lineage)
         check_limits(state, _context(workspace_id, fetched))
         text = to_json(payload, inf_nan_mode="null").decode()
         digested = Digested(payload["job_id"], hashed, state, text)
@@ -663,22 +670,30 @@ def _write_lineage(
     changed = [(f, d) for f, d in digests if d.payload is not None]
     if not changed and not plan.removed and not current.loading:
         return  # every contribution is as stored, so the stored state is still the wanted one
-    ranked: list[Ranked] = []
-    for fetched, digested in digests:
-        key = _key(fetched)
-        # An unchanged contribution ranks by when its content last changed, so attributes that
-        # several jobs report do not flip between them from run to run.
-        at = now if digested.payload is not None else stored[key].fetched_at
-        ranked.append(Ranked(at, key[1], digested.state))
     # A diff of just the changed keys also needs what changed and removed contributions
     # reported before (a diff of the whole state does not).
     replaced = {_key(f) for f, _ in changed} & stored.keys()
     gone = set() if current.loading else plan.removed | replaced
     with_payload = store.live_contributions(conn, workspace_id, with_payload_for=plan.kept | gone)
-    for key in sorted(plan.kept):
-        kept = with_payload[key]
-        ranked.append(Ranked(kept.fetched_at, key[1], _stored_state(workspace_id, kept)))
     before = [with_payload[key] for key in sorted(gone)]
+    affected = None if current.loading else _affected(workspace_id, changed, before)
+    # Unchanged contributions' rows, made again from their stored payloads: all of them for a
+    # diff of the whole state, else those that may share a row with what changed.
+    unchanged = [f for f, d in digests if d.payload is None]
+    if affected is not None:
+        reach = Reports.of_keys(affected)
+        unchanged = [f for f in unchanged if f.digest.reports.overlaps(reach)]
+    keys = {_key(f) for f in unchanged}
+    remade = store.live_contributions(conn, workspace_id, with_payload_for=keys) if keys else {}
+    # An unchanged contribution ranks by when its content last changed, so attributes that
+    # several jobs report do not flip between them from run to run.
+    ranked = [Ranked(now, _key(f)[1], d.state) for f, d in changed if d.state is not None]
+    for key, contribution in [
+        *((key, with_payload[key]) for key in sorted(plan.kept)),
+        *((key, remade[key]) for key in sorted(keys)),
+    ]:
+        state = _stored_state(workspace_id, contribution)
+        ranked.append(Ranked(contribution.fetched_at, key[1], state))
     wanted = merge(ranked)
     corrections: dict[str, list[tuple[Key, Attrs]]] = {}
     if written is not None:
@@ -686,7 +701,11 @@ def _write_lineage(
             wanted, corrections = reconcile(wanted, written.rows)
         except KeyError as exc:
             raise _EarlyWritesUnused(f"a row written early is not wanted: {exc}") from None
-    changes = _diff(conn, workspace_id, wanted, changed, before, current)
+    if affected is None:
+        changes = diff(wanted, current.get())
+    else:
+        current_rows = store.load_current(conn, workspace_id, only=affected)
+        changes = diff(restrict(wanted, affected), current_rows)
     store.apply_changes(conn, workspace_id, run_id, now, changes)
     store.correct_opened(conn, workspace_id, run_id, corrections)
     early = written.by_kind() if written is not None else dict.fromkeys(KINDS, 0)
@@ -714,30 +733,22 @@ def _new_contribution(fetched: DeploymentFetch, digested: Digested) -> store.New
     )
 
 
-def _diff(
-    conn: Any,
+def _affected(
     workspace_id: str,
-    wanted: State,
     changed: list[tuple[DeploymentFetch, Digested]],
     before: list[store.StoredContribution],
-    current: CurrentState,
-) -> Changes:
-    """The changes from the stored current state to `wanted`.
+) -> dict[str, set[Key]] | None:
+    """The keys a diff of this run's changes must compare, or None for the whole state.
 
-    After a few changes, only keys that a changed or removed contribution reports, now or
-    `before`, can differ: every other key is reported by the same unchanged contributions as
-    when it was written. So only those keys are loaded and compared.
+    Only keys that a changed or removed contribution reports, now or `before`, can differ:
+    every other key is reported by the same unchanged contributions as when it was written.
     """
-    if not current.loading:
-        try:
-            old = [_stored_state(workspace_id, contribution) for contribution in before]
-        except ExporterError as exc:  # a payload stored by an older version: compare everything
-            log.info("workspace %s: diffing the whole state: %s", workspace_id, exc)
-        else:
-            affected = keys_of([d.state for _, d in changed] + old)
-            current_rows = store.load_current(conn, workspace_id, only=affected)
-            return diff(restrict(wanted, affected), current_rows)
-    return diff(wanted, current.get())
+    try:
+        old = [_stored_state(workspace_id, contribution) for contribution in before]
+    except ExporterError as exc:  # a payload stored by an older version: compare everything
+        log.info("workspace %s: diffing the whole state: %s", workspace_id, exc)
+        return None
+    return keys_of([d.state for _, d in changed if d.state is not None] + old)
 
 
 def _stored_state(workspace_id: str, contribution: store.StoredContribution) -> State:
@@ -791,11 +802,21 @@ def _normalize_payload(
         response = parse_body(LineageResponse, payload["lineage"], context, "GetLineageInfo")
     if response.data is None:
         raise PayloadError(context, "GetLineageInfo", "data", "missing from a successful response")
-    job = JobIdentity(
+    return normalize(_job_identity(namespace, payload), response.data)
+
+
+def _job_identity(
+    namespace: str, payload: dict[str, Any], with_attributes: bool = True
+) -> JobIdentity:
+    attributes = (
+        job_attributes(payload.get("job") or {}, payload.get("deployment") or {})
+        if with_attributes
+        else {}
+    )
+    return JobIdentity(
         namespace,
         payload["deployment_id"],
         payload["deployment_name"],
         payload["job_id"],
-        job_attributes(payload.get("job") or {}, payload.get("deployment") or {}),
+        attributes,
     )
-    return normalize(job, response.data)

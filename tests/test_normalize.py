@@ -10,12 +10,15 @@ from exporter.api.wire import LineageInfo
 from exporter.errors import ApiContext, PayloadError
 from exporter.normalize import (
     JobIdentity,
+    Reports,
     State,
     check_limits,
     content_hash,
     job_attributes,
     normalize,
+    reports,
 )
+from exporter.simulator import World, WorldSize
 from exporter.storable import MAX_ID_BYTES, MAX_NAME_BYTES
 
 JOB = JobIdentity("ns", "dep-1", "my-job", "job-1")
@@ -132,6 +135,29 @@ def test_job_row_takes_its_own_job_info() -> None:
 def test_an_empty_payload_still_records_the_job() -> None:
     state = normalize(JOB, LineageInfo())
     assert state.size() == 1 and ("ns", "dep-1") in state["jobs"]
+
+
+def test_what_an_unchanged_contribution_keeps_is_what_its_rows_would_share() -> None:
+    """`reports` (tables and edge jobs, read without making rows) equals what the rows say, for
+    temporary tables, edges of another job and every payload of a simulated world."""
+    other_job = payload(
+        edges={"tableLineage": [{"source": "t1", "destination": "t2", "jobId": "job-9"}]}
+    )
+    cases = [(JOB, payload()), (JobIdentity("ns", "dep-2", None, "job-2"), payload())]
+    cases.append((JOB, other_job))
+    world = World("ws", seed=3, size=WorldSize(namespaces=2, deployments_per_namespace=8))
+    for namespace, ns in world.namespaces.items():
+        for deployment in ns.deployments.values():
+            for job in deployment.jobs:
+                data = LineageInfo.model_validate(world.lineage(namespace, deployment, job.id))
+                cases.append((JobIdentity(namespace, deployment.id, None, job.id), data))
+    assert len(cases) > 10
+    for job, data in cases:
+        assert reports(job, data) == Reports.of_keys(normalize(job, data).rows), job
+    assert reports(JOB, other_job).edge_jobs == {"job-9"}
+    mine, theirs = reports(JOB, payload()), reports(JobIdentity("ns", "d", None, "j"), other_job)
+    assert mine.overlaps(theirs)  # the catalog tables they both report
+    assert not mine.overlaps(Reports(frozenset(), frozenset({"job-9"})))
 
 
 def test_same_payload_same_rows() -> None:
