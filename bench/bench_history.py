@@ -18,7 +18,7 @@ times them again. The history, written with COPY on PostgreSQL and executemany o
   together instead (the worst case for questions over time).
 
     .venv/bin/python bench/bench_history.py [--pg-url URL] [--sqlite] [--deployments N]
-        [--days D] [--layout time|entity] [--before REV] [--repeat N]
+        [--days D] [--layout time|entity] [--before REV] [--repeat N] [--keep | --reuse URL]
 
 Prints, per database and schema revision, each question's median time over `--repeat` runs
 (after one warm-up), the database size and bytes per version row. Asserts nothing.
@@ -442,17 +442,24 @@ def sizes(engine: Engine, path: Path | None) -> tuple[int, int]:
 
 def bench(url: str, label: str, args: argparse.Namespace, path: Path | None) -> None:
     year = Year(args)
-    if args.build_only:
+    if args.build_only or args.reuse:
         args.before = "head"
-    migrate.upgrade(url, args.before)
     engine = create_engine(url)
     started = time.perf_counter()
-    counts = load(engine, year)
+    if args.reuse:  # a year kept by an earlier run, built with the same shape arguments
+        with engine.connect() as conn:
+            counts = {
+                t: int(conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() or 0)
+                for t in VERSION_TABLES
+            }
+    else:
+        migrate.upgrade(url, args.before)
+        counts = load(engine, year)
     versions = sum(counts.values())
     print(
         f"\n{label}: {year.runs:,} runs, {args.deployments:,} deployments, "
         + ", ".join(f"{t} {n:,}" for t, n in counts.items())
-        + f" (written in {time.perf_counter() - started:.0f} s)",
+        + (" (kept)" if args.reuse else f" (written in {time.perf_counter() - started:.0f} s)"),
         flush=True,
     )
     config = Path(tempfile.mkdtemp()) / "bench.toml"
@@ -515,7 +522,18 @@ def main() -> None:
     parser.add_argument(
         "--build-only", action="store_true", help="write the year at head, time nothing (--keep)"
     )
+    parser.add_argument(
+        "--reuse",
+        metavar="URL",
+        help="ask the questions (at head) of a year kept by --keep, given the same shape "
+        "arguments (--deployments, --days, ...) it was built with; builds nothing",
+    )
     args = parser.parse_args()
+    if args.reuse:
+        dialect = "SQLite" if args.reuse.startswith("sqlite") else "PostgreSQL"
+        path = Path(args.reuse.removeprefix("sqlite:///")) if dialect == "SQLite" else None
+        bench(args.reuse, dialect, args, path)
+        return
     if not args.no_pg:
         admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
         name = f"bench_history_{os.getpid()}"
