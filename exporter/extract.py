@@ -150,8 +150,10 @@ def fetch_workspace(
     """Fetch every configured namespace (or the given ones) of the client's workspace.
 
     When `stop` is set, deployments not yet started are skipped with a FetchCancelled error.
-    With `digest`, each successful fetch keeps `digest(fetch)` instead of its parsed lineage; an
-    ExporterError raised by the digest (e.g. a payload of the wrong shape) fails that job only.
+    With `digest`, each successful fetch keeps `digest(fetch)` instead of its parsed lineage,
+    and its deployment and job without their undeclared fields (memory that would grow with
+    the workspace); an ExporterError raised by the digest (e.g. a payload of the wrong shape)
+    fails that job only.
     """
     names = namespaces or client.settings.namespaces
     results = [NamespaceFetch(ns) for ns in names]
@@ -222,7 +224,14 @@ def _fetch_and_report(
     try:
         fetched = fetch_deployment(client, namespace, deployment)
         if digest is not None and fetched.succeeded:
-            fetched = replace(fetched, lineage=None, digest=digest(fetched))
+            job = fetched.job.declared() if fetched.job is not None else None
+            fetched = replace(
+                fetched,
+                deployment=deployment.declared(),
+                job=job,
+                lineage=None,
+                digest=digest(fetched),
+            )
     except ExporterError as exc:
         log.warning("%s", exc)
         fetched = replace(fetched, lineage=None, error=exc)

@@ -74,6 +74,25 @@ def test_numbers_sent_as_strings_and_unknown_fields_kept() -> None:
     assert page.raw is body
 
 
+def test_declared_drops_only_what_the_model_does_not_declare() -> None:
+    body = {
+        "data": [
+            {
+                "deploymentId": "d",
+                "name": "orders",
+                "labels": {"team": "a"},
+                "artifact": {"sqlArtifact": {"sqlScript": "INSERT INTO ..." * 100}},
+            }
+        ],
+        "totalSize": 1,
+    }
+    deployment = parse_body(DeploymentPage, body, CONTEXT, "ListDeployments").data[0]
+    declared = deployment.declared()
+    assert declared.model_extra == {} and deployment.model_extra
+    assert declared.record() == deployment.record()
+    assert declared.model_fields_set == deployment.model_fields_set
+
+
 def test_null_lists_are_empty() -> None:
     parsed = lineage({"nodes": None, "edges": {"tableLineage": None}, "jobInfos": None})
     assert parsed.data is not None

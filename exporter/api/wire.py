@@ -9,7 +9,7 @@ have the documented shape, and a violation names the field.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -94,10 +94,19 @@ T = TypeVar("T")
 ListOf = Annotated[list[T], BeforeValidator(_list_or_empty)]
 
 
+W = TypeVar("W", bound="WireModel")
+
+
 class WireModel(BaseModel):
     """Keeps unknown fields; coerces numbers sent as strings (pydantic's lax mode)."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    def declared(self: W) -> W:
+        """This model without the fields it does not declare (a deployment's configuration, a
+        job's status details): what a sync holds of each deployment until its end."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return cast(W, type(self).model_construct(self.model_fields_set, **values))
 
 
 class Envelope(WireModel):
