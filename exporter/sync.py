@@ -680,11 +680,19 @@ def _write_lineage(
     before = [with_payload[key] for key in sorted(gone)]
     affected = None if current.loading else _affected(workspace_id, changed, before)
     # Unchanged contributions' rows, made again from their stored payloads: all of them for a
-    # diff of the whole state, else those that may share a row with what changed.
+    # diff of the whole state. Else a key that a changed contribution reports takes its
+    # attributes (it ranks as fetched now, after every unchanged one), so only the keys that
+    # changed contributions no longer report, and removed ones did, need the unchanged
+    # contributions that may report them (and any that ranks after now: a clock set back).
     unchanged = [f for f, d in digests if d.payload is None]
     if affected is not None:
-        reach = Reports.of_keys(affected)
-        unchanged = [f for f in unchanged if f.digest.reports.overlaps(reach)]
+        reported = keys_of(d.state for _, d in changed if d.state is not None)
+        reach = Reports.of_keys({kind: affected[kind] - reported[kind] for kind in KINDS})
+        unchanged = [
+            f
+            for f in unchanged
+            if f.digest.reports.overlaps(reach) or stored[_key(f)].fetched_at >= now
+        ]
     keys = {_key(f) for f in unchanged}
     remade = store.live_contributions(conn, workspace_id, with_payload_for=keys) if keys else {}
     # An unchanged contribution ranks by when its content last changed, so attributes that
