@@ -79,8 +79,8 @@ Key2 = tuple[str, str]  # (namespace, deployment_id)
 
 # A run that changes at most this many contributions (or this share of them) diffs only the keys
 # those contributions report, now or before; a larger one diffs the whole current state. Each
-# normalizes payloads again: the keyed diff the changed ones' stored payloads (and the unchanged
-# ones sharing a table), the whole one every unchanged one's; so the whole one pays past half.
+# normalizes stored payloads again: the keyed diff the changed ones' (and the few unchanged ones
+# that may report a key they dropped), the whole one every unchanged one's: it pays past half.
 FEW_CHANGES = 10
 FEW_CHANGES_SHARE = 0.5
 
