@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from operator import itemgetter
@@ -366,6 +366,17 @@ def live_contributions(
         (ns, dep): StoredContribution(ns, dep, job, _aware(at), digest, payloads.get((ns, dep)))
         for ns, dep, job, at, digest in rows
     }
+
+
+def with_payloads(
+    conn: Connection,
+    workspace_id: str,
+    contributions: dict[tuple[str, str], StoredContribution],
+    keys: set[tuple[str, str]],
+) -> dict[tuple[str, str], StoredContribution]:
+    """The contributions of `keys` (from `live_contributions`) with their payloads loaded."""
+    payloads = _payloads(conn, workspace_id, keys) if keys else {}
+    return {key: replace(contributions[key], payload=payloads.get(key)) for key in keys}
 
 
 def _payloads(

@@ -694,7 +694,7 @@ def _write_lineage(
             if f.digest.reports.overlaps(reach) or stored[_key(f)].fetched_at >= now
         ]
     keys = {_key(f) for f in unchanged}
-    remade = store.live_contributions(conn, workspace_id, with_payload_for=keys) if keys else {}
+    remade = store.with_payloads(conn, workspace_id, stored, keys)  # `stored` lists them all
     # An unchanged contribution ranks by when its content last changed, so attributes that
     # several jobs report do not flip between them from run to run.
     ranked = [Ranked(now, _key(f)[1], d.state) for f, d in changed if d.state is not None]
