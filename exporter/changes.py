@@ -12,9 +12,9 @@ begins inside it). The answer is the same as comparing the two snapshots (tests 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, bindparam, text
@@ -208,21 +208,38 @@ def diff(
     lineage, so an edge whose job stopped running is `removed`), read from the versions that
     opened or closed between them; the database pairs each entity's version at the start with
     its version at the end, and returns only the entities that differ."""
+    with young_collections_only():  # a week's changes are 100,000s of long-lived objects
+        return list(iter_diff(conn, start, end, workspace_id, live_only))
+
+
+def iter_diff(
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    workspace_id: str | None = None,
+    live_only: bool = False,
+) -> Iterator[Change]:
+    """`diff`'s changes one by one as the database sends them (kind by kind, each in key
+    order), holding a batch of rows at a time: a writer's memory does not grow with the
+    answer. The connection stays busy until the iterator is exhausted or closed."""
     if start == end:
-        return []
+        return
     lo, hi = min(start, end), max(start, end)
     params = {"lo": lo, "hi": hi, "t1": start, "t2": end, "ws": workspace_id}
-    found: list[Change] = []
-    with young_collections_only():  # a week's changes are 100,000s of long-lived objects
-        for kind in ENTITY_KINDS:
-            found.extend(_kind_changes(conn, kind, params, live_only))
-    return found
+    for kind in ENTITY_KINDS:
+        yield from _kind_changes(conn, kind, params, live_only)
+
+
+# Rows fetched per round trip of a streamed diff: large enough that the round trips cost
+# little next to the rows, small enough that a batch is a few MB.
+STREAM_BATCH = 5000
 
 
 def _kind_changes(
     conn: Connection, kind: str, params: dict[str, Any], live_only: bool
-) -> list[Change]:
-    """The changes of one kind, in key order."""
+) -> Iterator[Change]:
+    """The changes of one kind, in key order (the database sorts: keys are NOT NULL text,
+    compared as code points as Python compares them)."""
     dialect = conn.dialect.name
     scoped = params["ws"] is not None
     if kind.endswith("_edge"):
@@ -238,9 +255,9 @@ def _kind_changes(
     names = list(attributes)
     at_lo = slice(key_width + 1, key_width + 1 + len(names))  # each end's attributes
     at_hi = slice(at_lo.stop, at_lo.stop + len(names))
-    ends, present = (at_lo, at_hi), (-2, -1)
+    (old_at, new_at), (old_present, new_present) = (at_lo, at_hi), (-2, -1)
     if backwards:
-        ends, present = ends[::-1], present[::-1]
+        old_at, new_at, old_present, new_present = new_at, old_at, new_present, old_present
     # PostgreSQL returns JSON and booleans typed; SQLite returns them as text and 0/1.
     decoded = (
         []
@@ -248,22 +265,16 @@ def _kind_changes(
         else [(name, typ) for name, (_, typ) in attributes.items() if typ != "text"]
     )
 
-    def values(row: Row[Any], end: int) -> dict[str, Any] | None:
-        if not row[present[end]]:
-            return None
-        found = dict(zip(names, row[ends[end]], strict=True))
+    def values(row: Row[Any], at: slice) -> dict[str, Any]:
+        found = dict(zip(names, row[at], strict=True))
         for name, typ in decoded:
             found[name] = _decode(found[name], typ)
         return found
 
-    rows = [*conn.execute(statement, params).fetchall()]
-    # In key order (keys are NOT NULL text): one stable sort per key part, last part first, is
-    # a fraction of one sort by tuples, which compare their equal leading parts every time.
-    for part in reversed(range(key_width)):
-        rows.sort(key=itemgetter(part))
-    changes: list[Change] = []
-    for row in rows:
-        old, new = values(row, 0), values(row, 1)
+    batches = conn.execute(statement.execution_options(yield_per=STREAM_BATCH), params)
+    for row in (row for batch in batches.partitions(STREAM_BATCH) for row in batch):
+        old = values(row, old_at) if row[old_present] else None
+        new = values(row, new_at) if row[new_present] else None
         if old is None:
             change: Literal["added", "removed", "changed"] = "added"
         elif new is None:
@@ -272,8 +283,14 @@ def _kind_changes(
             continue
         else:
             change = "changed"
-        changes.append(Change(kind, row[0], row[1], row[key_width], change, old, new))
-    return changes
+        yield Change(kind, row[0], row[1], row[key_width], change, old, new)
+
+
+def _key_order(keys: list[str], dialect: str) -> str:
+    """ORDER BY the key expressions as Python orders their strings (by code point): the bytes
+    of UTF-8 sort the same, PostgreSQL's "C" collation and SQLite's default compare bytes."""
+    collate = ' COLLATE "C"' if dialect == "postgresql" else ""
+    return "ORDER BY " + ", ".join(f"({key.strip()}){collate}" for key in keys)
 
 
 def _in_window(v: str, dialect: str) -> str:
@@ -399,7 +416,8 @@ FROM (
     WHERE a.x IS NULL OR b.x IS NULL OR {" OR ".join(differs(c) for c in columns)}
 ) p
     {spec.joins.format(x="p.x")}
-{"WHERE n.workspace_id = :ws" if scoped else ""}"""  # noqa: S608
+{"WHERE n.workspace_id = :ws" if scoped else ""}
+{_key_order(["n.workspace_id", "n.name", *spec.key.split(",")], dialect)}"""  # noqa: S608
 
 
 _LIVE_AT = """EXISTS (SELECT 1 FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
@@ -454,7 +472,8 @@ FROM (SELECT id, MAX(at_start) AS at_start, MAX(at_end) AS at_end
       FROM ({versions}) u GROUP BY id) p
     JOIN {level}_edges e ON e.id = p.id
     JOIN namespaces n ON n.id = e.namespace_id
-WHERE p.at_start <> p.at_end"""  # noqa: S608
+WHERE p.at_start <> p.at_end
+{_key_order(_EDGE_KEY.split(","), dialect)}"""  # noqa: S608
 
 
 def _sort_key(key: Key) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from exporter.changes import Change
@@ -129,33 +129,38 @@ def svg(result: Traversal) -> str:
 # -- diffs ------------------------------------------------------------------------------------
 
 
-def changes(items: list[Change], fmt: str, header: str) -> str:
+def changes(items: Iterable[Change], fmt: str, header: str) -> str:
     """A diff's changes as text (one line each, grouped by kind) or JSON."""
     return "\n".join(change_lines(items, fmt, header))
 
 
-def change_lines(items: list[Change], fmt: str, header: str) -> Iterator[str]:
-    """`changes` line by line, for writing as they are made (a week is 100,000s of lines)."""
+def change_lines(items: Iterable[Change], fmt: str, header: str) -> Iterator[str]:
+    """`changes` line by line, each made as its change arrives (a week is 100,000s of lines:
+    they are written as the database sends them, never all held)."""
     if fmt == "json":
         # One change per line: the C encoder (indent= would take the pure-Python one, 10x slower
         # on a week's changes), made once, and a file that line tools can still take apart.
         encode = json.JSONEncoder(default=str).encode
-        if not items:
+        held: str | None = None  # each line waits for the next to know if a comma ends it
+        for item in items:
+            if held is None:
+                yield "["
+            else:
+                yield held + ","
+            held = encode(item.to_dict())
+        if held is None:
             yield "[]"
-            return
-        yield "["
-        last = len(items) - 1
-        for i, item in enumerate(items):
-            yield encode(item.to_dict()) + ("," if i < last else "")
-        yield "]"
+        else:
+            yield held
+            yield "]"
         return
     if fmt != "text":
         raise QueryError(f"unknown format {fmt!r}: use one of {', '.join(DIFF_FORMATS)}")
     yield header
-    if not items:
-        yield "  no changes"
     sign = {"added": "+", "removed": "-", "changed": "~"}
+    counts = dict.fromkeys(("added", "removed", "changed"), 0)
     for item in items:
+        counts[item.change] += 1
         line = f"  {sign[item.change]} {item.kind:<11} {item.namespace}: {item.name}"
         if item.change == "changed":
             details = "; ".join(
@@ -164,7 +169,8 @@ def change_lines(items: list[Change], fmt: str, header: str) -> Iterator[str]:
             )
             line += f"  ({details})"
         yield line
-    counts = {c: sum(1 for i in items if i.change == c) for c in ("added", "removed", "changed")}
+    if not any(counts.values()):
+        yield "  no changes"
     yield "  " + ", ".join(f"{n} {c}" for c, n in counts.items())
 
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import Harness, hashable, snapshot, with_job, write_config
 from sqlalchemy import text
 
+from exporter import changes as changes_module
 from exporter import migrate
 from exporter.changes import Change, _entity_changes_sql, diff, diff_snapshots
 from exporter.changes import snapshot as snapshot_at
@@ -57,8 +58,11 @@ def test_a_change_as_a_dict_has_every_field() -> None:
 
 
 @pytest.mark.parametrize("live_only", [False, True])
-def test_a_windowed_diff_equals_comparing_two_snapshots(harness: Harness, live_only: bool) -> None:
+def test_a_windowed_diff_equals_comparing_two_snapshots(
+    harness: Harness, live_only: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h = harness
+    monkeypatch.setattr(changes_module, "STREAM_BATCH", 7)  # answers span several batches
     _history(h)
     instants = _instants(h)
     compared = 0

@@ -208,7 +208,8 @@ def test_lineage_and_diff_through_the_cli(
 ) -> None:
     from datetime import UTC, datetime
 
-    from exporter.query import traverse
+    from exporter.changes import diff
+    from exporter.query import parse_instant, traverse
 
     assert harness.sync() == 0
     first = harness.last_run()["started_at"]
@@ -230,8 +231,17 @@ def test_lineage_and_diff_through_the_cli(
     assert capsys.readouterr().out.startswith("flowchart LR")
 
     assert main([*config, "diff", "--from", str(first), "--format", "json"]) == 0
-    changes = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    changes = json.loads(out)
     assert changes and {c["change"] for c in changes} <= {"added", "removed", "changed"}
+    # Streamed as made, one change per line, and the same answer as asked in process.
+    lines = out.splitlines()
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) == len(changes) + 2
+    assert [json.loads(line.removesuffix(",")) for line in lines[1:-1]] == changes
+    with harness.engine.connect() as conn:
+        now = datetime.now(UTC)
+        asked = diff(conn, parse_instant(str(first), now), now)
+    assert changes == json.loads(json.dumps([c.to_dict() for c in asked], default=str))
     assert main([*config, "diff", "--from", "2000-01-01", "--to", "2000-01-02"]) == 0
     assert "no changes" in capsys.readouterr().out
 
