@@ -409,15 +409,32 @@ SELECT n.workspace_id, n.name, {spec.key},
        {", ".join(f"p.{side}_{c}" for side in "ab" for c in columns)},
        p.at_lo, p.at_hi
 FROM (
-    SELECT COALESCE(a.x, b.x) AS x, {listed("a")}, {listed("b")},
-           CASE WHEN a.x IS NULL THEN 0 ELSE 1 END AS at_lo,
-           CASE WHEN b.x IS NULL THEN 0 ELSE 1 END AS at_hi
-    FROM a FULL JOIN b ON b.x = a.x
-    WHERE a.x IS NULL OR b.x IS NULL OR {" OR ".join(differs(c) for c in columns)}
+    {_paired(listed("a"), listed("b"), " OR ".join(differs(c) for c in columns), dialect)}
 ) p
     {spec.joins.format(x="p.x")}
 {"WHERE n.workspace_id = :ws" if scoped else ""}
 {_key_order(["n.workspace_id", "n.name", *spec.key.split(",")], dialect)}"""  # noqa: S608
+
+
+def _paired(at_lo: str, at_hi: str, differ: str, dialect: str) -> str:
+    """The versions at `lo` (`a`) and at `hi` (`b`) paired by entity ID, where they differ.
+    SQLite joins by nested loops and indexes a materialized side for a LEFT JOIN but never for
+    a FULL one (a scan of one side per row of the other): there the FULL JOIN is spelled as a
+    LEFT JOIN each way."""
+    pair = f"""SELECT COALESCE(a.x, b.x) AS x, {at_lo}, {at_hi},
+           CASE WHEN a.x IS NULL THEN 0 ELSE 1 END AS at_lo,
+           CASE WHEN b.x IS NULL THEN 0 ELSE 1 END AS at_hi"""
+    if dialect == "postgresql":
+        return f"""{pair}
+    FROM a FULL JOIN b ON b.x = a.x
+    WHERE a.x IS NULL OR b.x IS NULL OR {differ}"""
+    return f"""{pair}
+    FROM a LEFT JOIN b ON b.x = a.x
+    WHERE b.x IS NULL OR {differ}
+    UNION ALL
+    {pair}
+    FROM b LEFT JOIN a ON a.x = b.x
+    WHERE a.x IS NULL"""
 
 
 _LIVE_AT = """EXISTS (SELECT 1 FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
