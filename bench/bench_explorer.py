@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
-from exporter import migrate, store
+from exporter import database, migrate, store
 from exporter.config import UiSettings
 from exporter.history import diff
 from exporter.normalize import State, job_attributes
@@ -66,9 +66,9 @@ def main() -> None:
     args = parser.parse_args()
     url = args.url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'explorer.db'}"
     migrate.upgrade(url)
-    engine = store.make_engine(url)
+    engine = database.make_engine(url)
     run_id, now = store.start_run(engine, WS, datetime.now(UTC))
-    with store.transaction(engine) as conn:
+    with database.transaction(engine) as conn:
         changes = diff(
             layered_state(args.layers, args.width, random.Random(7)), store.load_current(conn, WS)
         )

@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, create_engine, inspect, text
 
 from exporter import changes, migrate, query, store
-from exporter.models import UtcDateTime
+from exporter.sqltypes import UtcDateTime
 
 WS, NS, CATALOG, DATABASE = "bench-history", "default-namespace", "hive", "warehouse"
 T0 = datetime(2025, 12, 1, tzinfo=UTC)

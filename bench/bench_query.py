@@ -24,11 +24,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, bindparam, create_engine, text
 
-from exporter import migrate, store
+from exporter import database, migrate, store
 from exporter.history import diff
-from exporter.models import UtcDateTime
 from exporter.normalize import State
 from exporter.query import traverse
+from exporter.sqltypes import UtcDateTime
 
 WS, NS = "bench-query", "bench"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -92,7 +92,7 @@ def write_runs(engine: Engine, states: list[State]) -> list[datetime]:
         at = T0 + timedelta(days=number)
         started = time.perf_counter()
         run_id, now = store.start_run(engine, WS, at)
-        with store.transaction(engine) as conn:
+        with database.transaction(engine) as conn:
             changes = diff(state, store.load_current(conn, WS))
             store.apply_changes(conn, WS, run_id, now, changes)
             store.refresh_statistics(conn, changes.rows_added)
@@ -144,7 +144,7 @@ def _p95(values: list[float]) -> float:
 def run(url: str, args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     migrate.upgrade(url)
-    engine = store.make_engine(url)
+    engine = database.make_engine(url)
     first = build_graph(args, rng)
     second = mutate(first, rng, 0.03)
     third = mutate(second, rng, 0.03)

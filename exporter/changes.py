@@ -20,7 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Row, bindparam, text
 
 from exporter.collector import young_collections_only
-from exporter.models import TIME_INDEX_GUARD, UtcDateTime
+from exporter.sqltypes import TIME_INDEX_GUARD, UtcDateTime
 
 # kind -> (view, key columns, display-name SQL, {attribute: (column, type)})
 _SNAPSHOT: dict[str, tuple[str, str, str, dict[str, tuple[str, str]]]] = {
@@ -287,15 +287,25 @@ def _kind_changes(
 
 
 def _key_order(keys: list[str], dialect: str) -> str:
-    """ORDER BY the key expressions as Python orders their strings (by code point): the bytes
-    of UTF-8 sort the same, PostgreSQL's "C" collation and SQLite's default compare bytes."""
+    """ORDER BY the namespace's rank (`_RANKED_NAMESPACES`), then the key expressions after
+    workspace and namespace, as Python orders their strings (by code point): the bytes of UTF-8
+    sort the same, PostgreSQL's "C" collation and SQLite's default compare bytes."""
     collate = ' COLLATE "C"' if dialect == "postgresql" else ""
-    return "ORDER BY " + ", ".join(f"({key.strip()}){collate}" for key in keys)
+    return "ORDER BY nr.rank, " + ", ".join(f"({key.strip()}){collate}" for key in keys)
+
+
+# Namespaces ranked as Python orders (workspace ID, name): a diff sorts its rows by one integer
+# instead of two strings that are equal in nearly every comparison (a third of a week's sort).
+def _ranked_namespaces(dialect: str) -> str:
+    collate = ' COLLATE "C"' if dialect == "postgresql" else ""
+    return f"""JOIN (SELECT id, ROW_NUMBER() OVER (
+        ORDER BY workspace_id{collate}, name{collate}) AS rank FROM namespaces) nr
+        ON nr.id = n.id"""  # noqa: S608 - constants only
 
 
 def _in_window(v: str, dialect: str) -> str:
     """A version that began or ended in the window (lo, hi]; on SQLite with the term that lets
-    it use its time indexes (exporter.models.TIME_INDEX_GUARD)."""
+    it use its time indexes (exporter.sqltypes.TIME_INDEX_GUARD)."""
     began, ended = _window_branches(v, dialect)
     return f"(({began}) OR ({ended}))"
 
@@ -412,8 +422,9 @@ FROM (
     {_paired(listed("a"), listed("b"), " OR ".join(differs(c) for c in columns), dialect)}
 ) p
     {spec.joins.format(x="p.x")}
+    {_ranked_namespaces(dialect)}
 {"WHERE n.workspace_id = :ws" if scoped else ""}
-{_key_order(["n.workspace_id", "n.name", *spec.key.split(",")], dialect)}"""  # noqa: S608
+{_key_order(spec.key.split(","), dialect)}"""  # noqa: S608
 
 
 def _paired(at_lo: str, at_hi: str, differ: str, dialect: str) -> str:
@@ -489,8 +500,9 @@ FROM (SELECT id, MAX(at_start) AS at_start, MAX(at_end) AS at_end
       FROM ({versions}) u GROUP BY id) p
     JOIN {level}_edges e ON e.id = p.id
     JOIN namespaces n ON n.id = e.namespace_id
+    {_ranked_namespaces(dialect)}
 WHERE p.at_start <> p.at_end
-{_key_order(_EDGE_KEY.split(","), dialect)}"""  # noqa: S608
+{_key_order(_EDGE_KEY.split(",")[2:], dialect)}"""  # noqa: S608
 
 
 def _sort_key(key: Key) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """The `lineage-exporter` command: one subcommand per user task, no business logic here.
 
-A command imports the service modules it runs (the API client, the daemon, the sync) when it
-runs: a query command then starts without them.
+A command imports the modules it runs (the configuration's models, the API client, the daemon,
+the sync, the store, the traversal) when it runs: `diff` then starts with SQLAlchemy Core and
+the configuration only.
 
 Exit codes: 0 success, 1 a failure (some workspace, namespace or job failed), 2 a usage or
 configuration error (nothing was contacted).
@@ -18,14 +19,16 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from exporter import __version__, migrate, query, render
-from exporter.changes import iter_diff
-from exporter.config import Settings, load_settings, parse_duration, resolve_config_path
+from exporter import __version__, migrate, render
+from exporter.database import make_engine, transaction
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
 from exporter.logs import run_context, setup_logging
-from exporter.store import make_engine, scrub_secrets, transaction
+from exporter.questions import DIRECTIONS, parse_instant
+
+if TYPE_CHECKING:
+    from exporter.config import Settings
 
 log = logging.getLogger("exporter")
 
@@ -86,12 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from exporter.config import load_settings, resolve_config_path
+
     return load_settings(resolve_config_path(args.config))
 
 
 def _query_settings(args: argparse.Namespace) -> Settings:
     """The settings of a command that reads only the database: no workspace needed, and no
     file either when LINEAGE_EXPORTER_DATABASE_URL is set."""
+    from exporter.config import load_settings, resolve_config_path
+
     return load_settings(resolve_config_path(args.config), optional=True)
 
 
@@ -140,6 +147,8 @@ def run_db_current(args: argparse.Namespace) -> int:
 
 def run_db_redact(args: argparse.Namespace) -> int:
     """`db redact`: one transaction over every stored version and payload."""
+    from exporter.store import scrub_secrets
+
     settings = _query_settings(args)
     engine = make_engine(settings.database.url)
     migrate.require_current(engine)
@@ -262,6 +271,7 @@ def _add_check(commands: Any) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     from exporter.api.credentials import describe_source, open_source
+    from exporter.config import load_settings, resolve_config_path
 
     path = resolve_config_path(args.config)
     settings = load_settings(path)
@@ -313,7 +323,7 @@ def _add_lineage(commands: Any) -> None:
     cmd.add_argument("name", metavar="NAME")
     cmd.add_argument("--as-of", default="now", metavar="T", help=INSTANT_HELP)
     way = cmd.add_mutually_exclusive_group()
-    for direction in query.DIRECTIONS:
+    for direction in DIRECTIONS:
         way.add_argument(
             f"--{direction}",
             dest="direction",
@@ -337,7 +347,9 @@ def _query_engine(args: argparse.Namespace) -> Any:
 
 def run_lineage(args: argparse.Namespace) -> int:
     """`lineage`: one recursive query per direction, printed in the chosen format."""
-    as_of = query.parse_instant(args.as_of, datetime.now(UTC))
+    from exporter import query
+
+    as_of = parse_instant(args.as_of, datetime.now(UTC))
     engine = _query_engine(args)
     with engine.connect() as conn:
         result = query.traverse(
@@ -381,8 +393,10 @@ def _add_diff(commands: Any) -> None:
 
 
 def run_diff(args: argparse.Namespace) -> int:
+    from exporter.changes import iter_diff
+
     now = datetime.now(UTC)
-    start, end = query.parse_instant(args.start, now), query.parse_instant(args.end, now)
+    start, end = parse_instant(args.start, now), parse_instant(args.end, now)
     engine = _query_engine(args)
     header = f"changes from {start.isoformat()} to {end.isoformat()}"
     # Written as the database sends them: a week's 100,000s of changes are never all held.
@@ -548,6 +562,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     """`simulate`: serve until SIGINT/SIGTERM."""
     from dataclasses import replace
 
+    from exporter.config import parse_duration
     from exporter.daemon import wait_or_stop
     from exporter.simulator import Faults, Simulator, World, WorldSize
 

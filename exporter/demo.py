@@ -16,9 +16,9 @@ from exporter import migrate
 from exporter.cli import install_stop_signals
 from exporter.config import Settings
 from exporter.daemon import Daemon
+from exporter.database import make_engine
 from exporter.logs import setup_logging
 from exporter.simulator import Faults, Simulator, World, WorldSize
-from exporter.store import make_engine
 
 log = logging.getLogger("exporter.demo")
 

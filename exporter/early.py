@@ -25,7 +25,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from exporter import store
+from exporter import database, store
 from exporter.history import Changes
 from exporter.history import CurrentState as CurrentRows
 from exporter.normalize import KINDS, Attrs, Key, State
@@ -114,7 +114,7 @@ class EarlyWriter:
         if self._error is not None:
             self.close()
             error = self._error
-            raise store.store_error(error) if isinstance(error, SQLAlchemyError) else error
+            raise database.store_error(error) if isinstance(error, SQLAlchemyError) else error
         connection, self._connection = self._connection, None
         if connection is None:
             return None

@@ -11,26 +11,25 @@ Timestamps are UTC: `timestamptz` on PostgreSQL, ISO text on SQLite.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from exporter.sqltypes import TIME_INDEX_GUARD, UtcDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -38,26 +37,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in Python; timestamptz on PostgreSQL, naive-UTC text on SQLite."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where a UTC timestamp is required")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 JsonObject = JSON().with_variant(JSONB(), "postgresql")
@@ -276,13 +255,6 @@ def _version_indexes(table: str, entity: str) -> tuple[Index, ...]:
             sqlite_where=text(f"valid_to IS NOT NULL AND {TIME_INDEX_GUARD}"),
         ),
     )
-
-
-# SQLite's planner has no histograms: it takes `valid_from <= T` (an as-of question, true of half
-# a year's rows) for a selective range and would walk lineage through the time index instead of
-# the endpoint index. On SQLite the time indexes cover only queries that say this (always true)
-# term, as lineage_changes and `diff` do; PostgreSQL's planner needs no such help.
-TIME_INDEX_GUARD = "run_id IS NOT NULL"
 
 
 class _Version:

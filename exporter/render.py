@@ -9,11 +9,13 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from exporter.changes import Change
 from exporter.errors import QueryError
-from exporter.query import Hop, Traversal
+
+if TYPE_CHECKING:  # a diff is rendered without the traversal's imports (the table models)
+    from exporter.changes import Change
+    from exporter.query import Hop, Traversal
 
 TRAVERSAL_FORMATS = ("text", "json", "mermaid", "dot", "svg")
 DIFF_FORMATS = ("text", "json")

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic_core import to_json
 from sqlalchemy import Engine
 
-from exporter import store
+from exporter import database, store
 from exporter.api.client import FlinkClient
 from exporter.api.credentials import Credentials, CredentialSource, StaticSource, open_source
 from exporter.api.wire import LineageResponse, parse_body
@@ -333,7 +333,7 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
                 )
                 _store(run, run_id, now, results, stored, current, None)
         except Exception as exc:
-            if not store.is_refusal(exc):
+            if not database.is_refusal(exc):
                 raise
             if writer is not None:
                 writer.close()  # its uncommitted rows would block the trials below
@@ -382,9 +382,9 @@ def _store(
     """The run's one transaction: continued from the early writes, or begun here."""
     workspace_id = run.workspace.id
     with (
-        store.continued_transaction(written.connection)
+        database.continued_transaction(written.connection)
         if written is not None
-        else store.transaction(run.engine)
+        else database.transaction(run.engine)
     ) as conn:
         _write(conn, workspace_id, run_id, now, results, stored, current, run.summary, written)
         if run.summary.lineage_changes != (0, 0):  # else the run has no rows in the feed
@@ -433,11 +433,11 @@ def _without_refused(
         excluded = {key: refusal for key in changed if key not in included}
         with_only = _failed(run.workspace.id, results, excluded)
         try:
-            with store.trial_transaction(run.engine) as conn:
+            with database.trial_transaction(run.engine) as conn:
                 scratch = SyncSummary(run.workspace.id)
                 _write(conn, run.workspace.id, run_id, now, with_only, stored, current, scratch)
         except Exception as exc:
-            if store.is_refusal(exc):
+            if database.is_refusal(exc):
                 return exc
             raise
         return None

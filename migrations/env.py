@@ -7,8 +7,8 @@ import os
 from alembic import context
 from sqlalchemy import Connection
 
+from exporter.database import make_engine
 from exporter.models import Base
-from exporter.store import make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -266,7 +266,7 @@ class Harness:
     """The simulator, a config file and a database: `sync()` runs the real CLI command."""
 
     def __init__(self, simulator: Simulator, database_url: str, config: Path) -> None:
-        from exporter.store import make_engine
+        from exporter.database import make_engine
 
         self.sim = simulator
         self.world = simulator.world

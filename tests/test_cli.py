@@ -209,7 +209,8 @@ def test_lineage_and_diff_through_the_cli(
     from datetime import UTC, datetime
 
     from exporter.changes import diff
-    from exporter.query import parse_instant, traverse
+    from exporter.query import traverse
+    from exporter.questions import parse_instant
 
     assert harness.sync() == 0
     first = harness.last_run()["started_at"]

@@ -35,6 +35,7 @@ from exporter.api.credentials import (
 )
 from exporter.cli import main
 from exporter.config import WorkspaceSettings
+from exporter.database import make_engine
 from exporter.errors import CredentialsError
 from exporter.simulator import Simulator, World, WorldSize
 from exporter.simulator.sts import (
@@ -42,7 +43,6 @@ from exporter.simulator.sts import (
     DEFAULT_OIDC_TOKEN,
     DEFAULT_ROLE_ARN,
 )
-from exporter.store import make_engine
 from exporter.sync import SyncSummary, sync_workspace
 
 LIFETIME = 3.0  # seconds: every sync below outlives several credentials

@@ -18,8 +18,8 @@ from sqlalchemy import text
 
 from exporter.config import ScheduleSettings
 from exporter.daemon import make_trigger
+from exporter.database import make_engine
 from exporter.simulator import Simulator
-from exporter.store import make_engine
 
 
 def test_interval_trigger_with_jitter() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import Harness
 from sqlalchemy import bindparam, text
 
-from exporter.models import UtcDateTime
+from exporter.sqltypes import UtcDateTime
 
 COOKBOOK = Path(__file__).resolve().parents[1] / "docs" / "queries.md"
 NS = "default-namespace"

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from web_history import HOSTILE, T0, T1, write_explorer_history
 
 from exporter.config import UiSettings
-from exporter.store import make_engine
+from exporter.database import make_engine
 from exporter.web.server import Explorer
 
 pytestmark = pytest.mark.browser

@@ -16,7 +16,7 @@ from pathlib import Path
 from conftest import write_config
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import store
+from exporter import database, store
 from exporter.health import Metrics, health
 from exporter.simulator import Simulator
 from exporter.sync import SyncSummary
@@ -25,10 +25,10 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 def _run(url: str, workspace: str, status: str, finished: datetime) -> None:
-    engine = store.make_engine(url)
+    engine = database.make_engine(url)
     run_id, _ = store.start_run(engine, workspace, finished - timedelta(seconds=5))
     outcome = store.RunOutcome(status, 0, 0, 0, 0, 0, None if status == "succeeded" else "boom")
-    with store.transaction(engine) as conn:
+    with database.transaction(engine) as conn:
         store.finish_run(conn, run_id, finished, outcome)
     engine.dispose()
 
@@ -60,7 +60,7 @@ def test_metrics_render_what_the_runs_did() -> None:
 
 
 def test_health_answers_from_the_latest_runs(db_url: str) -> None:
-    engine = store.make_engine(db_url)
+    engine = database.make_engine(db_url)
     interval = timedelta(minutes=15)
     ok, reasons = health(engine, ["ws-1", "ws-2"], interval, NOW)
     assert not ok and reasons == [
@@ -82,7 +82,7 @@ def test_health_answers_from_the_latest_runs(db_url: str) -> None:
 
 
 def test_health_when_the_database_is_unreachable() -> None:
-    engine = store.make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    engine = database.make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
     ok, reasons = health(engine, ["ws-1"], timedelta(minutes=15), NOW)
     assert not ok and reasons[0].startswith("database unreachable")
 

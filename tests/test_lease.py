@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from exporter.database import make_engine
 from exporter.errors import StoreError
 from exporter.lease import advisory_key, daemon_lock, workspace_lease
-from exporter.store import make_engine
 
 
 def test_advisory_keys_are_stable_and_distinct() -> None:
@@ -35,7 +35,7 @@ def test_a_lease_is_held_by_one_holder_at_a_time(db_url: str) -> None:
 HOLD_LEASE = """
 import sys, time
 from exporter.lease import workspace_lease
-from exporter.store import make_engine
+from exporter.database import make_engine
 with workspace_lease(make_engine(sys.argv[1]), "ws-a") as held:
     print("held" if held else "refused", flush=True)
     time.sleep(60)

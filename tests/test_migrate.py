@@ -10,9 +10,9 @@ from conftest import Harness, hashable, snapshot, write_config
 from sqlalchemy import inspect
 
 from exporter import migrate
+from exporter.database import make_engine
 from exporter.models import Base
 from exporter.simulator import Simulator
-from exporter.store import make_engine
 
 VIEWS = {
     "lineage_sync_runs",

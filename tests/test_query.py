@@ -12,13 +12,12 @@ import pytest
 from conftest import Harness
 from sqlalchemy import Engine, bindparam, text
 
-from exporter import store
+from exporter import database, store
 from exporter.changes import diff, diff_snapshots, snapshot
-from exporter.errors import QueryError
 from exporter.history import diff as history_diff
-from exporter.models import UtcDateTime
 from exporter.normalize import State, job_attributes
-from exporter.query import parse_instant, traverse
+from exporter.query import traverse
+from exporter.sqltypes import UtcDateTime
 
 WS, NS = "ws-query", "ns"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -57,7 +56,7 @@ def write_history(
     run_ids = []
     for at, edges in history:
         run_id, now = store.start_run(engine, WS, at)
-        with store.transaction(engine) as conn:
+        with database.transaction(engine) as conn:
             changes = history_diff(_state(edges), store.load_current(conn, WS))
             store.apply_changes(conn, WS, run_id, now, changes)
             store.refresh_statistics(conn, changes.rows_added)  # as sync does
@@ -71,7 +70,7 @@ def write_history(
 
 @pytest.fixture
 def graph(db_url: str) -> Engine:
-    engine = store.make_engine(db_url)
+    engine = database.make_engine(db_url)
     write_history(engine, HISTORY)
     return engine
 
@@ -81,24 +80,6 @@ def _edges(engine: Engine, name: str, at: datetime, direction: str = "upstream",
     with engine.connect() as conn:
         result = traverse(conn, name, as_of=at, direction=direction, max_depth=depth, **scope)
     return {(h.depth, h.source_name, h.destination_name, h.job_id) for h in result.hops}
-
-
-# -- instants ---------------------------------------------------------------------------------
-
-
-def test_parse_instant_forms() -> None:
-    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-    assert parse_instant("now", now) == now
-    assert parse_instant("7d", now) == now - timedelta(days=7)
-    assert parse_instant("12h", now) == now - timedelta(hours=12)
-    assert parse_instant("30m", now) == now - timedelta(minutes=30)
-    assert parse_instant("2w", now) == now - timedelta(weeks=2)
-    assert parse_instant("2026-03-01", now) == datetime(2026, 3, 1, tzinfo=UTC)
-    assert parse_instant("2026-03-01T10:00:00Z", now) == datetime(2026, 3, 1, 10, tzinfo=UTC)
-    assert parse_instant("2026-03-01T10:00:00+02:00", now) == datetime(2026, 3, 1, 8, tzinfo=UTC)
-    assert parse_instant("2026-03-01 10:00", now) == datetime(2026, 3, 1, 10, tzinfo=UTC)
-    with pytest.raises(QueryError, match="not an instant"):
-        parse_instant("last tuesday", now)
 
 
 # -- traversal --------------------------------------------------------------------------------
@@ -172,7 +153,7 @@ def test_hops_name_the_job_and_scope_filters(graph: Engine) -> None:
 def test_postgres_functions_agree_with_the_python_api(
     pg_url: str, direction: str, name: str
 ) -> None:
-    engine = store.make_engine(pg_url)
+    engine = database.make_engine(pg_url)
     write_history(engine, HISTORY)
     sql = text(
         f"SELECT depth, source_name, destination_name, job_id FROM lineage_{direction}("
@@ -314,7 +295,7 @@ def test_sqlite_walks_each_hop_through_the_endpoint_index(sqlite_url: str) -> No
 
     from exporter.query import _walk
 
-    engine = store.make_engine(sqlite_url)
+    engine = database.make_engine(sqlite_url)
     write_history(engine, HISTORY)
     statement = _walk("column", "upstream", "c.d.c.k", T1, 10, None, None)
     sql = str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))

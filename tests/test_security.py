@@ -17,9 +17,9 @@ from sqlalchemy import inspect, text
 
 from exporter.api.credentials import Credentials, load_credentials
 from exporter.cli import main
+from exporter.database import make_engine
 from exporter.errors import ApiError
 from exporter.simulator import Faults, Simulator, World
-from exporter.store import make_engine
 
 SECRET = "Zq7-very-distinctive-access-key-secret-91x"
 TOKEN = "sts-very-distinctive-security-token-44k"
@@ -303,8 +303,9 @@ def test_redacting_never_overwrites_a_payload_a_sync_wrote_meanwhile(
 ) -> None:
     from sqlalchemy import event
 
+    from exporter.database import transaction
     from exporter.redact import Redactor
-    from exporter.store import scrub_secrets, transaction
+    from exporter.store import scrub_secrets
     from exporter.sync import sync_workspace
 
     config = write_config(tmp_path / "c.toml", sim_env, pg_url)

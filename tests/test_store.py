@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from exporter import store
+from exporter import database, store
 from exporter.history import Changes
 from exporter.normalize import KINDS
 
@@ -30,7 +30,7 @@ COLUMN = {
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    engine = store.make_engine(db_url)
+    engine = database.make_engine(db_url)
     yield engine
     engine.dispose()
 
@@ -50,13 +50,13 @@ def count(engine: Engine, sql: str) -> int:
 def test_open_versions_creates_entities_once_and_a_version_per_row(engine: Engine) -> None:
     first = datetime(2026, 1, 1, tzinfo=UTC)
     run_a, now_a = store.start_run(engine, WS, first)
-    with store.transaction(engine) as conn:
+    with database.transaction(engine) as conn:
         rows = opened(["a", "b"], [("cat.db.s.a", "cat.db.t.a")])
         store.open_versions(conn, WS, run_a, now_a, rows)  # type: ignore[arg-type]
         # A second write in the same transaction reuses its temporary tables.
         store.open_versions(conn, WS, run_a, now_a, opened(["c"], []))  # type: ignore[arg-type]
     run_b, now_b = store.start_run(engine, WS, first + timedelta(hours=1))
-    with store.transaction(engine) as conn:  # the same keys again: new versions, same entities
+    with database.transaction(engine) as conn:  # the same keys again: new versions, same entities
         store.open_versions(conn, WS, run_b, now_b, opened(["a"], [("cat.db.s.a", "cat.db.t.a")]))  # type: ignore[arg-type]
 
     assert count(engine, "SELECT COUNT(*) FROM columns") == 3
@@ -80,10 +80,10 @@ def test_open_versions_creates_entities_once_and_a_version_per_row(engine: Engin
 
 @pytest.mark.postgres
 def test_staged_writes_leave_the_planner_settings_as_they_were(pg_url: str) -> None:
-    engine = store.make_engine(pg_url)
+    engine = database.make_engine(pg_url)
     try:
         run_id, now = store.start_run(engine, WS, datetime(2026, 1, 1, tzinfo=UTC))
-        with store.transaction(engine) as conn:
+        with database.transaction(engine) as conn:
             conn.execute(text("SET LOCAL enable_mergejoin = off"))  # a user's own setting
             store.open_versions(conn, WS, run_id, now, opened(["a"], [("x", "y")]))  # type: ignore[arg-type]
             settings = conn.execute(
@@ -98,7 +98,7 @@ def test_staged_writes_leave_the_planner_settings_as_they_were(pg_url: str) -> N
 
 def test_apply_changes_closes_and_opens_in_one_call(engine: Engine) -> None:
     run_a, now_a = store.start_run(engine, WS, datetime(2026, 1, 1, tzinfo=UTC))
-    with store.transaction(engine) as conn:
+    with database.transaction(engine) as conn:
         store.open_versions(conn, WS, run_a, now_a, opened(["a"], []))  # type: ignore[arg-type]
     with engine.connect() as conn:
         current = store.load_current(conn, WS)
@@ -108,7 +108,7 @@ def test_apply_changes_closes_and_opens_in_one_call(engine: Engine) -> None:
     changes.closed["columns"].append(version_id)
     changed = dict(COLUMN, column_type="STRING")
     changes.opened["columns"].append(((NS, "cat", "db", "t", "", "a"), changed))
-    with store.transaction(engine) as conn:
+    with database.transaction(engine) as conn:
         store.apply_changes(conn, WS, run_b, now_b, changes)
     with engine.connect() as conn:
         after = store.load_current(conn, WS)
@@ -119,8 +119,8 @@ def test_apply_changes_closes_and_opens_in_one_call(engine: Engine) -> None:
 
 @pytest.mark.postgres
 def test_the_pool_holds_every_connection_of_concurrent_syncs(pg_url: str) -> None:
-    engine = store.make_engine(pg_url, concurrent_syncs=4)
+    engine = database.make_engine(pg_url, concurrent_syncs=4)
     try:
-        assert engine.pool.size() == 4 * store.CONNECTIONS_PER_SYNC  # type: ignore[attr-defined]
+        assert engine.pool.size() == 4 * database.CONNECTIONS_PER_SYNC  # type: ignore[attr-defined]
     finally:
         engine.dispose()

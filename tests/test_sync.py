@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from conftest import NS, Harness, assert_consistent, hashable, history_count, snapshot, with_job
 
+from exporter import database
 from exporter.api.wire import Deployment, Job
 from exporter.extract import DeploymentFetch, NamespaceFetch
 from exporter.simulator.world import SimColumn, SimDeployment, World
@@ -482,11 +483,10 @@ def test_retention_prunes_only_what_is_configured(sim_env: Any, db_url: str) -> 
 
     from conftest import workspace_settings
 
-    from exporter import store
     from exporter.config import RetentionSettings
     from exporter.sync import sync_workspace
 
-    engine = store.make_engine(db_url)
+    engine = database.make_engine(db_url)
     workspace = workspace_settings(sim_env)
     start = datetime(2026, 1, 1, tzinfo=UTC)
 

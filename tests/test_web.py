@@ -28,10 +28,11 @@ from web_history import (
     write_explorer_history,
 )
 
+from exporter import database
 from exporter.config import UiSettings
+from exporter.database import make_engine
 from exporter.errors import ConfigError
 from exporter.simulator import Simulator
-from exporter.store import make_engine
 from exporter.web.app import create_app
 from exporter.web.server import Explorer
 
@@ -273,7 +274,7 @@ def test_the_slider_stops_at_runs_that_changed_something(
 
     before = client.get("/lineage.json", params={"name": "c.d.c"}).json()["instants"]
     run_id, now = store.start_run(explorer_engine, WS, T1 + timedelta(days=5))
-    with store.transaction(explorer_engine) as conn:  # a run that changed nothing
+    with database.transaction(explorer_engine) as conn:  # a run that changed nothing
         store.finish_run(conn, run_id, now, store.RunOutcome("succeeded", 0, 3, 0, 0, 0, None))
     after = client.get("/lineage.json", params={"name": "c.d.c"}).json()["instants"]
     assert after == before and len(after) == 3

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from exporter import store
+from exporter import database, store
 from exporter.history import diff as history_diff
 from exporter.normalize import State, job_attributes
 
@@ -62,7 +62,7 @@ def write_explorer_history(engine: Engine) -> list[datetime]:
     instants = []
     for at in (T0, T1, T2):
         run_id, now = store.start_run(engine, WS, at)
-        with store.transaction(engine) as conn:
+        with database.transaction(engine) as conn:
             changes = history_diff(_state(at), store.load_current(conn, WS))
             store.apply_changes(conn, WS, run_id, now, changes)
             store.refresh_statistics(conn, changes.rows_added)

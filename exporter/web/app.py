@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from exporter.errors import QueryError
-from exporter.query import DIRECTIONS, parse_instant
+from exporter.questions import DIRECTIONS, parse_instant
 from exporter.web import data
 
 HERE = Path(__file__).parent

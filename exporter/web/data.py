@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 
 from exporter.changes import TABLE_CHAIN
-from exporter.models import UtcDateTime
 from exporter.query import Traversal, name_level, traverse
+from exporter.sqltypes import UtcDateTime
 
 MAX_SEARCH_RESULTS = 50
 RECENT_RUNS = 10

@@ -42,7 +42,7 @@ depends_on: str | Sequence[str] | None = None
 
 # SQLite only: its planner, without histograms, would take an as-of question's `valid_from <= T`
 # for a selective range and walk lineage through a time index; its time indexes cover only the
-# queries that say this always-true term (exporter.models.TIME_INDEX_GUARD).
+# queries that say this always-true term (exporter.sqltypes.TIME_INDEX_GUARD).
 GUARD = "run_id IS NOT NULL"
 # Each version table and the column naming its entity.
 VERSION_TABLES = {
