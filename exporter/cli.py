@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from exporter.config import load_settings, resolve_config_path
+    from exporter.config import load_settings
+    from exporter.config_file import resolve_config_path
 
     return load_settings(resolve_config_path(args.config))
 
@@ -97,7 +98,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _query_settings(args: argparse.Namespace) -> Settings:
     """The settings of a command that reads only the database: no workspace needed, and no
     file either when LINEAGE_EXPORTER_DATABASE_URL is set."""
-    from exporter.config import load_settings, resolve_config_path
+    from exporter.config import load_settings
+    from exporter.config_file import resolve_config_path
 
     return load_settings(resolve_config_path(args.config), optional=True)
 
@@ -271,7 +273,8 @@ def _add_check(commands: Any) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     from exporter.api.credentials import describe_source, open_source
-    from exporter.config import load_settings, resolve_config_path
+    from exporter.config import load_settings
+    from exporter.config_file import resolve_config_path
 
     path = resolve_config_path(args.config)
     settings = load_settings(path)
@@ -340,7 +343,11 @@ def _add_lineage(commands: Any) -> None:
 
 
 def _query_engine(args: argparse.Namespace) -> Any:
-    engine = make_engine(_query_settings(args).database.url)
+    """The engine of `lineage` and `diff`, which read only the database URL of the
+    configuration (its other sections are neither needed nor validated)."""
+    from exporter.config_file import database_url, resolve_config_path
+
+    engine = make_engine(database_url(resolve_config_path(args.config)))
     migrate.require_current(engine)
     return engine
 

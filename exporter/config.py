@@ -7,11 +7,8 @@ this tree: a workspace only names the environment variables or the secrets file 
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import stat
-import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,13 +24,16 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from exporter.config_file import (
+    DATABASE_URL_ENV,
+    DEFAULT_DATABASE_URL,
+    check_database_url,
+    has_password,
+    read_config,
+    warn_if_readable_by_others,
+)
 from exporter.errors import ConfigError
 from exporter.redact import Redactor
-
-log = logging.getLogger(__name__)
-CONFIG_ENV = "LINEAGE_EXPORTER_CONFIG"
-DATABASE_URL_ENV = "LINEAGE_EXPORTER_DATABASE_URL"
-DEFAULT_CONFIG_PATH = Path("config/exporter.toml")
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -62,14 +62,11 @@ class _Section(BaseModel):
 
 
 class DatabaseSettings(_Section):
-    url: str = "sqlite:///lineage.db"
+    url: str = DEFAULT_DATABASE_URL
 
     @model_validator(mode="after")
     def _known_backend(self) -> DatabaseSettings:
-        if not self.url.startswith(("sqlite", "postgresql")):
-            raise ValueError(
-                "url must start with 'sqlite' or 'postgresql' (e.g. postgresql+psycopg)"
-            )
+        check_database_url(self.url)
         return self
 
 
@@ -383,14 +380,6 @@ class Settings(BaseSettings):
         raise ConfigError(f"workspace {workspace_id!r} is not configured (configured: {known})")
 
 
-def resolve_config_path(cli_path: str | Path | None) -> Path:
-    """--config, else LINEAGE_EXPORTER_CONFIG, else config/exporter.toml."""
-    if cli_path:
-        return Path(cli_path)
-    env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else DEFAULT_CONFIG_PATH
-
-
 def load_settings(path: Path, *, optional: bool = False) -> Settings:
     """Read and validate the TOML file; every problem becomes a ConfigError naming the key.
 
@@ -399,17 +388,7 @@ def load_settings(path: Path, *, optional: bool = False) -> Settings:
     """
     if optional and not path.exists() and os.environ.get(DATABASE_URL_ENV):
         return Settings()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {path} not found (set --config or {CONFIG_ENV}; "
-            "config/exporter.example.toml is a commented example)"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    raw = read_config(path)
     try:
         settings = Settings(**raw)
     except ValidationError as exc:
@@ -417,37 +396,9 @@ def load_settings(path: Path, *, optional: bool = False) -> Settings:
             f"{_key_path(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
         )
         raise ConfigError(f"config file {path} is invalid: {problems}") from None
-    if _has_password(settings.database.url):
+    if has_password(settings.database.url):
         warn_if_readable_by_others(path, "config file holding a database password")
     return settings
-
-
-def _has_password(url: str) -> bool:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).password is not None
-    except ArgumentError:
-        return False
-
-
-def warn_if_readable_by_others(path: Path, what: str) -> bool:
-    """Log a warning (never the content) when a file holding a secret is group/world-readable."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning(
-            "%s %s is readable by other users (mode %s): run `chmod 600 %s`",
-            what,
-            path,
-            oct(mode & 0o777),
-            path,
-        )
-        return True
-    return False
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

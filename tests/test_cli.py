@@ -248,3 +248,15 @@ def test_lineage_and_diff_through_the_cli(
 
     assert main([*config, "lineage", names[0], "--as-of", "someday"]) == 2
     assert "not an instant" in capsys.readouterr().err
+
+    # The queries read only [database]: a workspace still being set up does not stop them.
+    half_done = harness.config.with_name("half-done.toml")
+    half_done.write_text(
+        f"[database]\nurl = {harness.url!r}\n[[workspaces]]\nid = 'new'\n", encoding="utf-8"
+    )
+    assert (
+        main(["--config", str(half_done), "lineage", names[0], "--both", "--format", "json"]) == 0
+    )
+    assert len(json.loads(capsys.readouterr().out)["hops"]) == len(expected.hops)
+    assert main(["--config", str(half_done), "sync"]) == 2
+    assert "namespaces" in capsys.readouterr().err

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from exporter.api.credentials import load_credentials
-from exporter.config import load_settings, parse_duration, resolve_config_path
+from exporter.config import load_settings, parse_duration
+from exporter.config_file import resolve_config_path
 from exporter.errors import ConfigError, CredentialsError
 
 MINIMAL = """

@@ -35,8 +35,8 @@ from exporter.config import (
     RamRoleArnCredentials,
     StsCredentials,
     WorkspaceSettings,
-    warn_if_readable_by_others,
 )
+from exporter.config_file import warn_if_readable_by_others
 from exporter.errors import CredentialsError
 
 log = logging.getLogger(__name__)
