@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from measured import run_measured
 from sqlalchemy import Engine, bindparam, create_engine, inspect, text
 
 from exporter import changes, migrate, query, store
@@ -343,11 +343,10 @@ def questions(
         """Run a command as its own process; keep its peak RSS; return its JSON answer's size."""
         with tempfile.TemporaryFile() as out:
             env = {k: v for k, v in os.environ.items() if k != "LINEAGE_EXPORTER_DATABASE_URL"}
-            child = subprocess.Popen(command, stdout=out, env=env)
-            _, status, usage = os.wait4(child.pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
+            run = run_measured(command, stdout=out, env=env)
+            if run.returncode != 0:
                 raise RuntimeError(f"{command[:4]} failed")
-            peak_rss[name] = usage.ru_maxrss / 1024
+            peak_rss[name] = run.peak_rss_mb
             out.seek(0)
             return len(json.load(out))
 

@@ -35,6 +35,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from measured import run_measured
 from sqlalchemy import create_engine, text
 
 from exporter import migrate
@@ -139,17 +140,8 @@ def run_sync(name: str, config: Path, sim: SimulatorProcess) -> Phase:
     }
     simulator_cpu = sim.cpu_seconds()
     with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [PYTHON, "-m", "exporter", "--config", str(config), "--log-level", "warning", "sync"],
-            stdout=out_file,
-            stderr=err_file,
-            env=env,
-        )
-        # wait4 rather than wait: it also returns the child's own peak RSS.
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        elapsed = time.perf_counter() - started
+        command = [PYTHON, "-m", "exporter", "--config", str(config), "--log-level", "warning"]
+        run = run_measured([*command, "sync"], stdout=out_file, stderr=err_file, env=env)
         out_file.seek(0)
         err_file.seek(0)
         out, err = out_file.read(), err_file.read()
@@ -159,17 +151,17 @@ def run_sync(name: str, config: Path, sim: SimulatorProcess) -> Phase:
     stats = sim.call("GET", "stats")
     return Phase(
         name,
-        elapsed,
+        run.seconds,
         float(match["fetch"]),
         float(match["write"]),
-        usage.ru_maxrss / 1024,  # KiB on Linux
-        usage.ru_utime + usage.ru_stime,
+        run.peak_rss_mb,
+        run.cpu_seconds,
         sim.cpu_seconds() - simulator_cpu,
         int(match["added"]),
         int(match["closed"]),
         int(stats["total"]),  # type: ignore[call-overload]
         int(stats["max_in_flight"]),  # type: ignore[call-overload]
-        child.returncode,
+        run.returncode,
     )
 
 
@@ -182,16 +174,14 @@ class Bare:
 def run_bare(sim: SimulatorProcess, concurrency: int) -> Bare:
     """The bare client (bench/bare_client.py) as a process: the same requests, nothing kept."""
     sim.call("POST", "reset-stats")
-    started = time.perf_counter()
-    child = subprocess.Popen(
+    run = run_measured(
         [PYTHON, str(Path(__file__).with_name("bare_client.py")), sim.url, "bench-workspace",
          "default-namespace", "namespace-1", "--concurrency", str(concurrency)],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    if run.returncode != 0:
         raise RuntimeError("the bare client failed")
-    return Bare(time.perf_counter() - started, usage.ru_maxrss / 1024)
+    return Bare(run.seconds, run.peak_rss_mb)
 
 
 def copy_floor(database_url: str) -> tuple[float, int]:
