@@ -223,14 +223,16 @@ def _fetch_and_report(
     fetched = DeploymentFetch(namespace, deployment)
     try:
         fetched = fetch_deployment(client, namespace, deployment)
-        if digest is not None and fetched.succeeded:
-            job = fetched.job.declared() if fetched.job is not None else None
+        if digest is not None and fetched.error is None:
+            # What a run keeps to its end: the digest (none without a job), the deployment's
+            # declared fields and the job's ID.
+            digested = digest(fetched) if fetched.succeeded else None
             fetched = replace(
                 fetched,
                 deployment=deployment.declared(),
-                job=job,
+                job=fetched.job.identity() if fetched.job is not None else None,
                 lineage=None,
-                digest=digest(fetched),
+                digest=digested,
             )
     except ExporterError as exc:
         log.warning("%s", exc)

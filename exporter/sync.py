@@ -492,7 +492,7 @@ class Digested:
     job_id: str
     content_hash: str
     state: State | None  # None when unchanged
-    payload: str | None  # JSON text to store; None when it equals the stored contribution
+    payload: bytes | None  # to store (store.pack_payload); None when it equals the stored one
     reports: Reports | None = None  # when unchanged
 
 
@@ -575,8 +575,8 @@ def digester(
             )
         state = _normalize_payload(workspace_id, fetched.namespace, payload, fetched.lineage)
         check_limits(state, _context(workspace_id, fetched))
-        text = to_json(payload, inf_nan_mode="null").decode()
-        digested = Digested(payload["job_id"], hashed, state, text)
+        packed = store.pack_payload(to_json(payload, inf_nan_mode="null"))
+        digested = Digested(payload["job_id"], hashed, state, packed)
         on_change(_new_contribution(fetched, digested), state)
         return digested
 

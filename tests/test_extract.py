@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from exporter.extract import DeploymentFetch, FetchCount, fetch_workspace
-from exporter.simulator import Simulator
+from exporter.simulator import Simulator, World, WorldSize
 
 
 class ProgressRecorder:
@@ -43,6 +43,35 @@ def test_full_fetch_of_a_simulated_workspace(make_client: Any, simulator: Simula
             assert fetched.lineage is not None and fetched.lineage.data is not None
             assert fetched.lineage.data.nodes
     assert len(seen.done) == seen.total == sum(len(r.deployments) for r in results)
+
+
+class TestWithADigest:
+    @pytest.fixture
+    def world(self) -> World:  # deployments with and without a job
+        size = WorldSize(namespaces=1, deployments_per_namespace=12, no_job_fraction=0.4)
+        return World("ws-digest", seed=5, size=size)
+
+    def test_a_fetch_keeps_only_what_a_run_needs(
+        self, make_client: Any, simulator: Simulator
+    ) -> None:
+        def digest(fetched: DeploymentFetch) -> tuple[str, int]:
+            assert fetched.job is not None and fetched.lineage is not None
+            assert fetched.job.status is not None  # the whole job, while it is digested
+            return fetched.job.job_id, len(fetched.lineage.raw["data"]["nodes"])
+
+        results = fetch_workspace(make_client(), digest=digest)
+        kept = [d for r in results for d in r.deployments]
+        without_job = [d for d in kept if not d.has_job]
+        assert without_job and len(without_job) < len(kept)
+        for fetched in kept:
+            # Neither the configuration the API sends (artifact, flinkConf) nor the lineage.
+            assert fetched.deployment.model_extra == {} and fetched.lineage is None
+            if fetched.job is None:
+                assert fetched.digest is None and not fetched.succeeded
+                continue
+            assert fetched.succeeded and fetched.digest[0] == fetched.job.job_id
+            assert fetched.digest[1] > 0
+            assert fetched.job.model_fields_set == {"job_id"} and fetched.job.status is None
 
 
 def test_a_failing_job_and_a_failing_namespace_are_captured(

@@ -3,6 +3,7 @@ them by natural key, temporary tables reused within a transaction."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -124,3 +125,10 @@ def test_the_pool_holds_every_connection_of_concurrent_syncs(pg_url: str) -> Non
         assert engine.pool.size() == 4 * database.CONNECTIONS_PER_SYNC  # type: ignore[attr-defined]
     finally:
         engine.dispose()
+
+
+def test_a_packed_payload_is_its_text_again_and_much_smaller() -> None:
+    text = json.dumps({"lineage": [{"table": f"t_{i}", "note": "naïve ✓"} for i in range(500)]})
+    packed = store.pack_payload(text.encode())
+    assert store.unpack_payload(packed) == text
+    assert len(packed) * 5 < len(text.encode())

@@ -93,6 +93,33 @@ def test_declared_drops_only_what_the_model_does_not_declare() -> None:
     assert declared.model_fields_set == deployment.model_fields_set
 
 
+def test_declared_drops_what_nested_models_do_not_declare() -> None:
+    body = {
+        "data": [
+            {
+                "jobId": "j",
+                "status": {
+                    "currentJobStatus": "RUNNING",
+                    "running": {"observedFlinkJobRestarts": 3},
+                },
+            }
+        ],
+        "totalSize": 1,
+    }
+    job = parse_body(JobPage, body, CONTEXT, "ListJobs").data[0]
+    assert job.status is not None and job.status.model_extra
+    declared = job.declared()
+    assert declared.status is not None and declared.status.model_extra == {}
+    assert declared.status.current_job_status == "RUNNING"
+    assert declared.record() == job.record()
+    identity = job.identity()
+    assert (
+        identity.job_id == "j"
+        and identity.status is None
+        and identity.model_fields_set == {"job_id"}
+    )
+
+
 def test_null_lists_are_empty() -> None:
     parsed = lineage({"nodes": None, "edges": {"tableLineage": None}, "jobInfos": None})
     assert parsed.data is not None

@@ -104,8 +104,12 @@ class WireModel(BaseModel):
 
     def declared(self: W) -> W:
         """This model without the fields it does not declare (a deployment's configuration, a
-        job's status details): what a sync holds of each deployment until its end."""
-        values = {name: getattr(self, name) for name in type(self).model_fields}
+        job's status details), nor do the models it holds: what a sync keeps of each deployment
+        until its end."""
+        values = {
+            name: value.declared() if isinstance(value, WireModel) else value
+            for name, value in ((name, getattr(self, name)) for name in type(self).model_fields)
+        }
         return cast(W, type(self).model_construct(self.model_fields_set, **values))
 
 
@@ -178,6 +182,11 @@ class Job(Authored):
     start_time: EpochTime = Field(default=None, alias="startTime")
     end_time: EpochTime = Field(default=None, alias="endTime")
     status: JobStatus | None = None
+
+    def identity(self) -> Job:
+        """Just the job's ID: what a sync keeps of a job once its lineage is digested (its
+        record is in the digested payload)."""
+        return Job.model_construct({"job_id"}, job_id=self.job_id)
 
     def record(self) -> dict[str, Any]:
         """What is kept of the job instance, as JSON: its declared fields and its status name
