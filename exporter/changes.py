@@ -287,16 +287,17 @@ def _kind_changes(
 
 
 def _key_order(keys: list[str], dialect: str) -> str:
-    """ORDER BY the namespace's rank (`_RANKED_NAMESPACES`), then the key expressions after
+    """ORDER BY the namespace's rank (`_ranked_namespaces`), then the key expressions after
     workspace and namespace, as Python orders their strings (by code point): the bytes of UTF-8
     sort the same, PostgreSQL's "C" collation and SQLite's default compare bytes."""
     collate = ' COLLATE "C"' if dialect == "postgresql" else ""
     return "ORDER BY nr.rank, " + ", ".join(f"({key.strip()}){collate}" for key in keys)
 
 
-# Namespaces ranked as Python orders (workspace ID, name): a diff sorts its rows by one integer
-# instead of two strings that are equal in nearly every comparison (a third of a week's sort).
 def _ranked_namespaces(dialect: str) -> str:
+    """A join giving each namespace `n` its rank `nr.rank` in the order Python gives (workspace
+    ID, name): a diff then sorts by one integer, not by two strings that are equal in nearly
+    every comparison (on PostgreSQL a week's column query: 0.6 -> 0.5 s)."""
     collate = ' COLLATE "C"' if dialect == "postgresql" else ""
     return f"""JOIN (SELECT id, ROW_NUMBER() OVER (
         ORDER BY workspace_id{collate}, name{collate}) AS rank FROM namespaces) nr

@@ -2,7 +2,7 @@
 
 A command imports the modules it runs (the configuration's models, the API client, the daemon,
 the sync, the store, the traversal) when it runs: `diff` then starts with SQLAlchemy Core and
-the configuration only.
+the database URL of the configuration file only.
 
 Exit codes: 0 success, 1 a failure (some workspace, namespace or job failed), 2 a usage or
 configuration error (nothing was contacted).
