@@ -162,8 +162,9 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
             for column in table.columns:
                 state["columns"][(*key, intern(column.column_name))] = {
                     "column_uid": column.id,
-                    "column_type": column.column_type,
-                    "column_native_type": column.column_native_type,
+                    # A workspace's hundreds of thousands of columns have a few dozen types.
+                    "column_type": _intern_or_none(column.column_type),
+                    "column_native_type": _intern_or_none(column.column_native_type),
                     "nullable": column.nullable,
                     "description": column.description,
                     # Shared objects: a workspace's columns repeat a few times and people.

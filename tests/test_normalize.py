@@ -164,6 +164,27 @@ def test_same_payload_same_rows() -> None:
     assert normalize(JOB, payload()) == normalize(JOB, payload())
 
 
+def test_columns_share_their_type_strings_across_payloads() -> None:
+    def parsed() -> LineageInfo:  # as from a response: its strings are new objects
+        columns = [
+            {"id": f"c{i}", "columnName": f"c{i}", "columnType": "".join(["BIG", "INT"])}
+            for i in range(3)
+        ]
+        table = {"id": "t", "tableName": "t", "columns": columns}
+        node = {"id": "n", "catalogName": "c", "databaseName": "d", "tables": [table]}
+        return LineageInfo.model_validate({"nodes": [node]})
+
+    one, other = parsed(), parsed()
+    sent = {id(c.column_type) for info in (one, other) for c in info.nodes[0].tables[0].columns}
+    assert len(sent) == 6
+    kept = {
+        id(attrs["column_type"])
+        for state in (normalize(JOB, one), normalize(JOB, other))
+        for attrs in state["columns"].values()
+    }
+    assert len(kept) == 1
+
+
 def test_content_hash_follows_the_content() -> None:
     assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"a": 1, "b": [1, 2]})
     assert content_hash({"a": 1}) != content_hash({"a": 2})
