@@ -118,15 +118,6 @@ def test_apply_changes_closes_and_opens_in_one_call(engine: Engine) -> None:
     assert count(engine, "SELECT COUNT(*) FROM column_versions WHERE valid_to IS NOT NULL") == 1
 
 
-@pytest.mark.postgres
-def test_the_pool_holds_every_connection_of_concurrent_syncs(pg_url: str) -> None:
-    engine = database.make_engine(pg_url, concurrent_syncs=4)
-    try:
-        assert engine.pool.size() == 4 * database.CONNECTIONS_PER_SYNC  # type: ignore[attr-defined]
-    finally:
-        engine.dispose()
-
-
 def test_a_packed_payload_is_its_text_again_and_much_smaller() -> None:
     text = json.dumps({"lineage": [{"table": f"t_{i}", "note": "naïve ✓"} for i in range(500)]})
     packed = store.pack_payload(text.encode())
