@@ -140,8 +140,8 @@ def run_sync(name: str, config: Path, sim: SimulatorProcess) -> Phase:
     }
     simulator_cpu = sim.cpu_seconds()
     with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
-        command = [PYTHON, "-m", "exporter", "--config", str(config), "--log-level", "warning"]
-        run = run_measured([*command, "sync"], stdout=out_file, stderr=err_file, env=env)
+        command = [PYTHON, "-m", "exporter", f"--config={config}", "--log-level=warning", "sync"]
+        run = run_measured(command, stdout=out_file, stderr=err_file, env=env)
         out_file.seek(0)
         err_file.seek(0)
         out, err = out_file.read(), err_file.read()

@@ -286,19 +286,23 @@ def _kind_changes(
         yield Change(kind, row[0], row[1], row[key_width], change, old, new)
 
 
+def _collate(dialect: str) -> str:
+    """The collation that compares text as Python does: byte order (SQLite's default)."""
+    return ' COLLATE "C"' if dialect == "postgresql" else ""
+
+
 def _key_order(keys: list[str], dialect: str) -> str:
     """ORDER BY the namespace's rank (`_ranked_namespaces`), then the key expressions after
     workspace and namespace, as Python orders their strings (by code point): the bytes of UTF-8
     sort the same, PostgreSQL's "C" collation and SQLite's default compare bytes."""
-    collate = ' COLLATE "C"' if dialect == "postgresql" else ""
-    return "ORDER BY nr.rank, " + ", ".join(f"({key.strip()}){collate}" for key in keys)
+    return "ORDER BY nr.rank, " + ", ".join(f"({key.strip()}){_collate(dialect)}" for key in keys)
 
 
 def _ranked_namespaces(dialect: str) -> str:
     """A join giving each namespace `n` its rank `nr.rank` in the order Python gives (workspace
     ID, name): a diff then sorts by one integer, not by two strings that are equal in nearly
     every comparison (on PostgreSQL a week's column query: 0.6 -> 0.5 s)."""
-    collate = ' COLLATE "C"' if dialect == "postgresql" else ""
+    collate = _collate(dialect)
     return f"""JOIN (SELECT id, ROW_NUMBER() OVER (
         ORDER BY workspace_id{collate}, name{collate}) AS rank FROM namespaces) nr
         ON nr.id = n.id"""  # noqa: S608 - constants only
@@ -452,8 +456,8 @@ def _paired(at_lo: str, at_hi: str, differ: str, dialect: str) -> str:
 _LIVE_AT = """EXISTS (SELECT 1 FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
     WHERE jv.job_id = e.job_id AND jd.namespace_id = e.namespace_id
       AND {valid} AND jv.job_status IN (SELECT status FROM live_job_statuses))"""
-_EDGE_KEY = """n.workspace_id, n.name, e.source_name, e.source_owner, e.destination_name,
-    e.destination_owner, e.job_id"""
+# An edge's key after its workspace and namespace.
+_EDGE_NAMES = "e.source_name, e.source_owner, e.destination_name, e.destination_owner, e.job_id"
 # Jobs whose status (or anything else) changed in the window: their edges' liveness may have.
 _CHANGED_JOBS = """SELECT DISTINCT jd.namespace_id, jv.job_id
     FROM job_versions jv JOIN deployments jd ON jd.id = jv.deployment_fk
@@ -495,15 +499,15 @@ def _edge_changes_sql(level: str, live_only: bool, scoped: bool, dialect: str) -
         JOIN namespaces n ON n.id = e.namespace_id
     WHERE v.valid_from <= :hi AND (v.valid_to IS NULL OR v.valid_to > :lo){scope}"""  # noqa: S608
     # An edge's versions do not overlap, but in live mode one may be listed twice.
-    return f"""SELECT {_EDGE_KEY}, e.source_name || ' -> ' || e.destination_name, e.job_id,
-       e.job_id, p.at_start, p.at_end
+    return f"""SELECT n.workspace_id, n.name, {_EDGE_NAMES},
+       e.source_name || ' -> ' || e.destination_name, e.job_id, e.job_id, p.at_start, p.at_end
 FROM (SELECT id, MAX(at_start) AS at_start, MAX(at_end) AS at_end
       FROM ({versions}) u GROUP BY id) p
     JOIN {level}_edges e ON e.id = p.id
     JOIN namespaces n ON n.id = e.namespace_id
     {_ranked_namespaces(dialect)}
 WHERE p.at_start <> p.at_end
-{_key_order(_EDGE_KEY.split(",")[2:], dialect)}"""  # noqa: S608
+{_key_order(_EDGE_NAMES.split(","), dialect)}"""  # noqa: S608
 
 
 def _sort_key(key: Key) -> tuple[str, ...]:

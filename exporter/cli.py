@@ -88,20 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, *, optional: bool = False) -> Settings:
     from exporter.config import load_settings
     from exporter.config_file import resolve_config_path
 
-    return load_settings(resolve_config_path(args.config))
+    return load_settings(resolve_config_path(args.config), optional=optional)
 
 
 def _query_settings(args: argparse.Namespace) -> Settings:
     """The settings of a command that reads only the database: no workspace needed, and no
     file either when LINEAGE_EXPORTER_DATABASE_URL is set."""
-    from exporter.config import load_settings
-    from exporter.config_file import resolve_config_path
-
-    return load_settings(resolve_config_path(args.config), optional=True)
+    return _settings(args, optional=True)
 
 
 # -- db ---------------------------------------------------------------------------------------

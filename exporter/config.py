@@ -28,9 +28,8 @@ from exporter.config_file import (
     DATABASE_URL_ENV,
     DEFAULT_DATABASE_URL,
     check_database_url,
-    has_password,
     read_config,
-    warn_if_readable_by_others,
+    warn_if_password_readable,
 )
 from exporter.errors import ConfigError
 from exporter.redact import Redactor
@@ -396,8 +395,7 @@ def load_settings(path: Path, *, optional: bool = False) -> Settings:
             f"{_key_path(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
         )
         raise ConfigError(f"config file {path} is invalid: {problems}") from None
-    if has_password(settings.database.url):
-        warn_if_readable_by_others(path, "config file holding a database password")
+    warn_if_password_readable(path, settings.database.url)
     return settings
 
 

@@ -65,8 +65,7 @@ def database_url(path: Path) -> str:
     if not isinstance(url, str):
         raise ConfigError(f"config file {path} is invalid: database.url: must be a string")
     checked = _checked(url, f"config file {path}: database.url")
-    if has_password(checked):
-        warn_if_readable_by_others(path, "config file holding a database password")
+    warn_if_password_readable(path, checked)
     return checked
 
 
@@ -77,7 +76,14 @@ def _checked(url: str, where: str) -> str:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def has_password(url: str) -> bool:
+def warn_if_password_readable(path: Path, url: str) -> None:
+    """Warn (never the content) when `url`, read from the file at `path`, holds a password and
+    others can read the file."""
+    if _has_password(url):
+        warn_if_readable_by_others(path, "config file holding a database password")
+
+
+def _has_password(url: str) -> bool:
     """Whether the URL carries a password (then its file must not be readable by others)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError

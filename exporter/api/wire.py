@@ -106,11 +106,12 @@ class WireModel(BaseModel):
         """This model without the fields it does not declare (a deployment's configuration, a
         job's status details), nor do the models it holds: what a sync keeps of each deployment
         until its end."""
-        values = {
-            name: value.declared() if isinstance(value, WireModel) else value
-            for name, value in ((name, getattr(self, name)) for name in type(self).model_fields)
-        }
+        values = {name: _declared(getattr(self, name)) for name in type(self).model_fields}
         return cast(W, type(self).model_construct(self.model_fields_set, **values))
+
+
+def _declared(value: object) -> object:
+    return value.declared() if isinstance(value, WireModel) else value
 
 
 class Envelope(WireModel):
