@@ -1,14 +1,14 @@
-"""Early writes: the rows a run opens, written while its fetch is still going on (PostgreSQL).
+"""Early staging: the rows of a run that changes much, staged while its fetch still goes on.
 
-A run that changes much of a workspace (its first sync, a new rules version) mostly opens rows
-that no stored version has. Those rows are known as soon as each changed contribution is
-digested, so a writer thread writes them then, in the run's one transaction: the database
-works while the network does, and little is left to do when the last response arrives.
+A run that changes much of a workspace (its first sync, a new rules version) diffs its whole
+state in the database (`staging`). Each changed contribution's rows are known as soon as it is
+digested, so a stager thread stages them then, in the transaction that will commit the run:
+the database works while the network does, the rows leave Python's memory as they arrive, and
+little is left to do when the last response arrives. On PostgreSQL the stager also saves the
+contributions' payloads; on SQLite it writes only temporary tables, which lock nothing, so
+other workspaces' syncs on the same file go on meanwhile.
 
-What is written early is what the end of the run would write for those keys, with one
-exception that the end corrects (`history.reconcile`): a key that several contributions report
-is written with the first one's attributes, and the merge may give it another's. Nothing is
-visible to anyone before the run commits, so a failed or stopped run leaves no trace.
+Nothing is visible to anyone before the run commits, so a failed or stopped run leaves no trace.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import queue
 import threading
 from collections.abc import Callable
 from contextvars import copy_context
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -26,9 +26,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from exporter import database, store
-from exporter.history import Changes
-from exporter.history import CurrentState as CurrentRows
-from exporter.normalize import KINDS, Attrs, Key, State
+from exporter.history import Ranked
+from exporter.normalize import State
+from exporter.staging import Staging
 
 log = logging.getLogger(__name__)
 
@@ -41,31 +41,33 @@ MIN_BATCH = 100
 Key2 = tuple[str, str]  # (namespace, deployment_id)
 
 
-class StoredState(Protocol):
-    """The workspace's stored current state, loaded in the background once a run changes much."""
+class ManyChanges(Protocol):
+    """Whether the run changes enough to diff the whole state (told by the run)."""
 
     @property
-    def loading(self) -> bool: ...
+    def reached(self) -> bool: ...
 
-    def get(self) -> CurrentRows: ...
+
+class Releasable(Protocol):
+    """A changed contribution's digest: its rows, until they are staged."""
+
+    state: State | None
 
 
 @dataclass
-class Written:
-    """What the writer wrote, in the transaction it leaves open on `connection`."""
+class Staged:
+    """What the stager staged and saved, in the transaction it leaves open on `connection`."""
 
     connection: Connection
-    rows: dict[str, dict[Key, Attrs]]  # kind -> key -> the attributes written
-    contributions: set[Key2]
-
-    def by_kind(self) -> dict[str, int]:
-        return {kind: len(self.rows[kind]) for kind in KINDS}
+    staging: Staging
+    contributions: set[Key2] = field(default_factory=set)  # whose rows are staged
+    saved: set[Key2] = field(default_factory=set)  # whose payloads are saved
 
 
-class EarlyWriter:
-    """Writes the new keys of changed contributions as they arrive (see the module docstring).
+class EarlyStager:
+    """Stages changed contributions' rows as they arrive (see the module docstring).
 
-    Writes nothing until the stored state is loading: a run that changes a few contributions
+    Stages nothing until the run has many changes: a run that changes a few contributions
     diffs just their keys at the end instead. `offer` is called from fetch threads; `finish`
     and `close` from the run's own thread.
     """
@@ -76,7 +78,7 @@ class EarlyWriter:
         workspace_id: str,
         run_id: int,
         now: datetime,
-        current: StoredState,
+        many: ManyChanges,
         stored: dict[Key2, store.StoredContribution],
         outstanding: Callable[[], int] = lambda: MIN_BATCH,
     ) -> None:
@@ -86,50 +88,50 @@ class EarlyWriter:
         self._workspace_id = workspace_id
         self._run_id = run_id
         self._now = now
-        self._current = current
+        self._many = many
         self._stored = stored
-        self._queue: queue.SimpleQueue[tuple[store.NewContribution, State] | None] = (
+        self._save = engine.dialect.name == "postgresql"  # SQLite: lock nothing while fetching
+        self._queue: queue.SimpleQueue[tuple[store.NewContribution, Releasable] | None] = (
             queue.SimpleQueue()
         )
-        self._rows: dict[str, dict[Key, Attrs]] = {kind: {} for kind in KINDS}
-        self._contributions: set[Key2] = set()
-        self._connection: Connection | None = None
+        self._staged: Staged | None = None
         self._error: BaseException | None = None
         # In a copy of the caller's context: its log records keep the run's tags.
         self._thread = threading.Thread(
-            target=copy_context().run, args=(self._run,), name="early-writer", daemon=True
+            target=copy_context().run, args=(self._run,), name="early-stager", daemon=True
         )
         self._thread.start()
 
-    def offer(self, contribution: store.NewContribution, state: State) -> None:
-        """A changed contribution and its rows (from a fetch thread)."""
-        self._queue.put((contribution, state))
+    def offer(self, contribution: store.NewContribution, digested: Releasable) -> None:
+        """A changed contribution and its digest, whose rows are released once staged (from a
+        fetch thread)."""
+        self._queue.put((contribution, digested))
 
-    def finish(self) -> Written | None:
-        """Write what is still queued and hand over the open transaction (None: none began).
+    def finish(self) -> Staged | None:
+        """Stage what is still queued and hand over the open transaction (None: none began).
 
-        Raises the writer's error, if it had one, after rolling its transaction back.
+        Raises the stager's error, if it had one, after rolling its transaction back.
         """
         self._stop()
         if self._error is not None:
             self.close()
             error = self._error
             raise database.store_error(error) if isinstance(error, SQLAlchemyError) else error
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return None
-        return Written(connection, self._rows, self._contributions)
+        staged, self._staged = self._staged, None
+        return staged
 
     def close(self) -> None:
         """Roll back whatever was not handed over (the run failed or was stopped)."""
         self._stop()
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
+        if self._staged is not None:
+            staged, self._staged = self._staged, None
+            connection = staged.connection
             try:
                 connection.rollback()
+                staged.staging.discard()
                 connection.close()
             except SQLAlchemyError as exc:  # the connection is gone: so is its transaction
-                log.warning("workspace %s: early writes: %s", self._workspace_id, exc)
+                log.warning("workspace %s: early staging: %s", self._workspace_id, exc)
 
     def _stop(self) -> None:
         if self._thread.is_alive():
@@ -137,7 +139,7 @@ class EarlyWriter:
             self._thread.join()
 
     def _run(self) -> None:
-        pending: list[tuple[store.NewContribution, State]] = []
+        pending: list[tuple[store.NewContribution, Releasable]] = []
         done = False
         while not done:
             item = self._queue.get()
@@ -149,9 +151,9 @@ class EarlyWriter:
                     break
             done = item is None
             if self._error is not None:
-                pending.clear()  # nothing more is written; finish() reports the error
+                pending.clear()  # nothing more is staged; finish() reports the error
                 continue
-            if not self._current.loading:
+            if not self._many.reached:
                 continue  # a run of few changes, so far: kept until it is one of many
             near_end = self._outstanding() < MIN_BATCH
             if not pending or (len(pending) < MIN_BATCH and not done and not near_end):
@@ -162,23 +164,30 @@ class EarlyWriter:
                 self._error = exc
             pending = []
 
-    def _write(self, batch: list[tuple[store.NewContribution, State]]) -> None:
-        current = self._current.get()
-        opened: dict[str, list[tuple[Key, Attrs]]] = {kind: [] for kind in KINDS}
-        for _, state in batch:
-            for kind in KINDS:
-                known, written, new = current[kind], self._rows[kind], opened[kind]
-                for key, attrs in state[kind].items():
-                    if key not in known and key not in written:
-                        written[key] = attrs
-                        new.append((key, attrs))
-        if self._connection is None:
-            self._connection = self._engine.connect()
-            self._connection.begin()
-        conn = self._connection
-        store.apply_changes(conn, self._workspace_id, self._run_id, self._now, Changes(opened))
+    def _write(self, batch: list[tuple[store.NewContribution, Releasable]]) -> None:
+        if self._staged is None:
+            connection = self._engine.connect()
+            self._staged = Staged(connection, Staging(connection))
+        staged = self._staged
+        ranked = []
+        for contribution, digested in batch:
+            assert digested.state is not None
+            ranked.append(Ranked(self._now, contribution.deployment_id, digested.state))
+        staged.staging.add(ranked)
+        keys = {(c.namespace, c.deployment_id) for c, _ in batch}
+        staged.contributions |= keys
+        for _, digested in batch:
+            digested.state = None  # staged: the run makes them again from the payload if need be
+        if not self._save:
+            return
         contributions = [contribution for contribution, _ in batch]
         store.save_contributions(
-            conn, self._workspace_id, self._run_id, self._now, contributions, self._stored, ()
+            staged.connection,
+            self._workspace_id,
+            self._run_id,
+            self._now,
+            contributions,
+            self._stored,
+            (),
         )
-        self._contributions.update((c.namespace, c.deployment_id) for c in contributions)
+        staged.saved |= keys

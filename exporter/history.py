@@ -73,27 +73,6 @@ def restrict(state: State, keys: dict[str, set[Key]]) -> State:
     )
 
 
-def reconcile(
-    wanted: State, written: dict[str, dict[Key, Attrs]]
-) -> tuple[State, dict[str, list[tuple[Key, Attrs]]]]:
-    """Split `wanted` into what is still to be diffed and corrections to rows already written.
-
-    `written` holds rows this run opened before it knew every contribution (keys no stored
-    version had). Returns the wanted rows of every other key, and, per kind, the written keys
-    whose wanted attributes differ from those written. Raises KeyError for a written key that
-    is not wanted at all.
-    """
-    rest = State({kind: dict(wanted[kind]) for kind in KINDS})
-    corrections: dict[str, list[tuple[Key, Attrs]]] = {kind: [] for kind in KINDS}
-    for kind in KINDS:
-        remaining = rest[kind]
-        for key, attrs in written[kind].items():
-            wanted_attrs = remaining.pop(key)
-            if wanted_attrs != attrs:
-                corrections[kind].append((key, wanted_attrs))
-    return rest, corrections
-
-
 def diff(wanted: State, current: CurrentState) -> Changes:
     """Open what is new or changed, close what is gone or changed; unchanged rows write nothing."""
     changes = Changes()

@@ -403,7 +403,7 @@ def load_current(
     """
     current: CurrentState = {kind: {} for kind in KINDS}
     for kind, query, width, lookup in _current_queries(workspace_id):
-        names, end = _ATTRS[kind], 1 + width
+        names, end = ATTRS[kind], 1 + width
         if only is None:
             # A comprehension over plain tuples: this runs once per current row of the workspace.
             current[kind] = {
@@ -426,7 +426,7 @@ def _interned(key: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple([sys.intern(part) if part.__class__ is str else part for part in key])
 
 
-_ATTRS: dict[str, tuple[str, ...]] = {
+ATTRS: dict[str, tuple[str, ...]] = {
     "tables": TABLE_ATTRS,
     "columns": COLUMN_ATTRS,
     "jobs": JOB_ATTRS,
@@ -532,7 +532,7 @@ def apply_changes(
     conn: Connection, workspace_id: str, run_id: int, now: datetime, changes: Changes
 ) -> None:
     """Close the versions `changes` closes and open the ones it opens, at instant `now`."""
-    for kind, (model, _) in _VERSIONS.items():
+    for kind, (model, _) in VERSIONS.items():
         for chunk in _chunks(changes.closed[kind]):
             conn.execute(update(model).where(model.id.in_(chunk)).values(valid_to=now))
     open_versions(conn, workspace_id, run_id, now, changes.opened)
@@ -557,7 +557,7 @@ def open_versions(
         conn, workspace_id, {k for k, _ in rows["tables"]} | {k[:5] for k, _ in rows["columns"]}
     )
     deployment_ids = ensure_deployments(conn, workspace_id, {(k[0], k[1]) for k, _ in rows["jobs"]})
-    namespace_ids = _ensure_namespaces(
+    namespace_ids = ensure_namespaces(
         conn, workspace_id, {k[0] for kind in _EDGES for k, _ in rows[kind]}
     )
     base = {"valid_from": now, "valid_to": None, "run_id": run_id}
@@ -595,7 +595,7 @@ def _open_staged(
 ) -> None:
     """Create the missing entities of the staged rows, then one version for each row."""
     stage = _STAGES[kind]
-    model, entity_column = _VERSIONS[kind]
+    model, entity_column = VERSIONS[kind]
     entity = _ENTITIES[kind]
     keys = [c.name for c in entity.columns if c.name != "id"]
     _fill_scratch(conn, stage, values)
@@ -609,7 +609,7 @@ def _open_staged(
         .distinct()
         .order_by(*(stage.c[key] for key in keys))
     )
-    attrs = _ATTRS[kind]
+    attrs = ATTRS[kind]
     versions = select(
         entity.c.id,
         literal(now, model.__table__.c.valid_from.type),
@@ -651,7 +651,7 @@ def _stage_table(name: str, model: Any, columns: list[SqlColumn[Any]]) -> SqlTab
         f"stage_{name}",
         MetaData(),
         *columns,
-        *(SqlColumn(a, model.__table__.c[a].type) for a in _ATTRS[name]),
+        *(SqlColumn(a, model.__table__.c[a].type) for a in ATTRS[name]),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
@@ -681,63 +681,8 @@ _ENTITIES: dict[str, SqlTable] = {
 }
 
 
-def correct_opened(
-    conn: Connection,
-    workspace_id: str,
-    run_id: int,
-    corrections: dict[str, list[tuple[Key, Attrs]]],
-) -> None:
-    """Give versions that run `run_id` opened other attributes (same keys, same instant).
-
-    For rows written before the run knew every contribution: the attributes of an entity that
-    several contributions report are decided at the end.
-    """
-    # Only entities with attributes can differ: tables, columns and jobs (edges have none).
-    corrections = {kind: rows for kind, rows in corrections.items() if rows and _ATTRS[kind]}
-    if not corrections:
-        return
-    ids = _entity_ids(conn, workspace_id, corrections)
-    for kind, rows in corrections.items():
-        model, entity = _VERSIONS[kind]
-        names = _ATTRS[kind]
-        statement = (
-            update(model)
-            .where(getattr(model, entity) == bindparam("b_entity"), model.run_id == run_id)
-            .values({name: bindparam(f"b_{name}") for name in names})
-        )
-        conn.execute(
-            statement,
-            [
-                {"b_entity": ids[kind][key], **{f"b_{name}": attrs[name] for name in names}}
-                for key, attrs in rows
-            ],
-        )
-
-
-def _entity_ids(
-    conn: Connection, workspace_id: str, rows: dict[str, list[tuple[Key, Attrs]]]
-) -> dict[str, dict[Key, int]]:
-    """kind -> natural key -> the id of its table, column or deployment (existing ones)."""
-    tables, columns, jobs = (rows.get(kind, []) for kind in ("tables", "columns", "jobs"))
-    table_ids = _ensure_tables(
-        conn, workspace_id, {k for k, _ in tables} | {k[:5] for k, _ in columns}
-    )
-    column_ids = _ensure(
-        conn,
-        Column,
-        (Column.table_id, Column.name),
-        {(table_ids[k[:5]], k[5]) for k, _ in columns},
-    )
-    deployment_ids = ensure_deployments(conn, workspace_id, {(k[0], k[1]) for k, _ in jobs})
-    return {
-        "tables": {k: table_ids[k] for k, _ in tables},
-        "columns": {k: column_ids[(table_ids[k[:5]], k[5])] for k, _ in columns},
-        "jobs": {k: deployment_ids[(k[0], k[1])] for k, _ in jobs},
-    }
-
-
 # kind -> the version model and its column that points at the entity
-_VERSIONS: dict[str, tuple[Any, str]] = {
+VERSIONS: dict[str, tuple[Any, str]] = {
     "tables": (TableVersion, "table_fk"),
     "columns": (ColumnVersion, "column_fk"),
     "jobs": (JobVersion, "deployment_fk"),
@@ -752,36 +697,49 @@ def _insert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     table = getattr(model, "__table__", model)
-    if conn.dialect.name == "postgresql":
-        columns = [c for c in table.columns if c.key in rows[0]]
-        _copy_rows(conn, table.name, columns, ([row[c.key] for c in columns] for row in rows))
+    columns = [c for c in table.columns if c.key in rows[0]]
+    insert_tuples(conn, table, columns, [[row[c.key] for c in columns] for row in rows])
+
+
+def insert_tuples(
+    conn: Connection, table: SqlTable, columns: Sequence[SqlColumn[Any]], rows: Sequence[Any]
+) -> None:
+    """Insert rows given as values in `columns`' order: COPY on PostgreSQL, executemany on
+    SQLite."""
+    if not rows:
         return
-    _executemany_rows(conn, table, rows)
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, table.name, list(columns), rows)
+        return
+    _executemany_rows(conn, table, columns, rows)
 
 
-def _executemany_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+def _executemany_rows(
+    conn: Connection, table: Any, columns: Sequence[SqlColumn[Any]], rows: Sequence[Any]
+) -> None:
     """executemany on SQLite's own cursor, each value through its column's bind processor.
 
     SQLAlchemy's per-row parameter handling costs more than SQLite's insert itself; the
     processors (datetimes, JSON) are the same ones it would apply. JsonText goes in as it is.
     """
-    columns = {c.key: c for c in table.columns if c.key in rows[0]}
-    compiled = insert(table).values({key: bindparam(key) for key in columns}).compile(conn)
+    names = [c.key for c in columns]
+    compiled = insert(table).values({name: bindparam(name) for name in names}).compile(conn)
 
-    def processor(key: str) -> Callable[[Any], Any] | None:
-        if isinstance(rows[0][key], JsonText):
+    def processor(index: int) -> Callable[[Any], Any] | None:
+        if isinstance(rows[0][index], JsonText):
             return None  # already JSON text
         # The dialect's own type: the generic DateTime leaves a datetime to sqlite3, whose
         # isoformat drops a zero fraction ('... 00:00:00' vs '... 00:00:00.000000'), and text
         # times compare as text.
-        dialect_type = columns[key].type.dialect_impl(conn.dialect)
+        dialect_type = columns[index].type.dialect_impl(conn.dialect)
         process: Callable[[Any], Any] | None = dialect_type.bind_processor(conn.dialect)
         return process
 
-    keyed = [(key, processor(key)) for key in compiled.positiontup or ()]  # parameter order
+    # The compiled statement's parameters, in its order: (index in a row, processor)
+    keyed = [(i, processor(i)) for i in map(names.index, compiled.positiontup or ())]
     for chunk in _chunks(rows, 5000):
         values = [
-            tuple(row[key] if process is None else process(row[key]) for key, process in keyed)
+            tuple(row[i] if process is None else process(row[i]) for i, process in keyed)
             for row in chunk
         ]
         conn.exec_driver_sql(str(compiled), values)
@@ -822,7 +780,7 @@ def _postgres_type(sql_type: TypeEngine[Any]) -> str:
 _POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
-def _ensure_namespaces(conn: Connection, workspace_id: str, names: set[str]) -> dict[str, int]:
+def ensure_namespaces(conn: Connection, workspace_id: str, names: set[str]) -> dict[str, int]:
     ids = _ensure(
         conn,
         Namespace,
@@ -912,7 +870,7 @@ def ensure_deployments(
     conn: Connection, workspace_id: str, keys: set[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
     """(namespace, deployment_id) -> deployments.id, creating what is missing."""
-    ns_ids = _ensure_namespaces(conn, workspace_id, {ns for ns, _ in keys})
+    ns_ids = ensure_namespaces(conn, workspace_id, {ns for ns, _ in keys})
     ids = _ensure(
         conn,
         Deployment,
@@ -924,7 +882,7 @@ def ensure_deployments(
 
 def _ensure_tables(conn: Connection, workspace_id: str, keys: set[Key]) -> dict[Key, int]:
     """(namespace, catalog, database, table, owner) -> tables.id, creating the whole chain."""
-    ns_ids = _ensure_namespaces(conn, workspace_id, {k[0] for k in keys})
+    ns_ids = ensure_namespaces(conn, workspace_id, {k[0] for k in keys})
     catalog_ids = _ensure(
         conn, Catalog, (Catalog.namespace_id, Catalog.name), {(ns_ids[k[0]], k[1]) for k in keys}
     )
@@ -989,20 +947,22 @@ def _scratch_table(table: SqlTable, names: tuple[str, ...]) -> SqlTable:
 
 
 def _fill_scratch(conn: Connection, scratch: SqlTable, rows: Sequence[Sequence[Any]]) -> None:
-    """Make the temporary table hold exactly `rows` (values in its columns' order): created on
-    first use in a transaction (it lasts until the commit on PostgreSQL, the connection on
-    SQLite), emptied on later uses."""
+    """Make the temporary table hold exactly `rows` (values in its columns' order)."""
+    empty_scratch(conn, scratch)
+    insert_tuples(conn, scratch, list(scratch.columns), rows)
+
+
+def empty_scratch(conn: Connection, scratch: SqlTable) -> None:
+    """Make the temporary table exist and be empty: created on first use in a transaction (it
+    lasts until the commit on PostgreSQL, the connection on SQLite), emptied on later uses."""
     postgres = conn.dialect.name == "postgresql"
     create = _create_if_missing(scratch, conn.dialect.name)
     empty = f"{'TRUNCATE' if postgres else 'DELETE FROM'} {scratch.name}"
     if postgres:
         conn.exec_driver_sql(f"{create}; {empty}")  # one round trip (no parameters)
-        _copy_rows(conn, scratch.name, list(scratch.columns), rows)
         return
     conn.exec_driver_sql(create)  # SQLite runs one statement per call
     conn.exec_driver_sql(empty)
-    names = [c.name for c in scratch.columns]
-    _insert(conn, scratch, [dict(zip(names, row, strict=True)) for row in rows])
 
 
 @cache

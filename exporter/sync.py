@@ -4,17 +4,22 @@ A job's successful fetch replaces its deployment's previous contribution; a fail
 it; a deployment missing from a successful listing loses it; a namespace whose listing failed
 keeps all of its contributions. The wanted state is the union of the contributions, diffed with
 the stored current state, and the difference is written in one transaction with the run's record.
+
+A run that changes a few contributions diffs, in Python, just the keys they report (now or
+before); one that changes many stages every contribution's rows and lets the database diff the
+whole state (`staging`), so that its memory does not grow with the workspace.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic_core import to_json
 from sqlalchemy import Engine
@@ -25,7 +30,7 @@ from exporter.api.credentials import Credentials, CredentialSource, StaticSource
 from exporter.api.wire import LineageResponse, parse_body
 from exporter.collector import young_collections_only
 from exporter.config import RetentionSettings, WorkspaceSettings
-from exporter.early import EarlyWriter, Written
+from exporter.early import EarlyStager, Staged
 from exporter.errors import (
     ApiContext,
     CredentialsError,
@@ -44,22 +49,12 @@ from exporter.extract import (
     fetch_workspace,
 )
 from exporter.failures import JobFailure, culprits, failures_of
-from exporter.history import CurrentState as CurrentStateRows
-from exporter.history import (
-    Ranked,
-    diff,
-    diff_rows,
-    keys_of,
-    merge,
-    reconcile,
-    restrict,
-)
+from exporter.history import Ranked, diff, diff_rows, keys_of, merge, restrict
 from exporter.lease import workspace_lease
 from exporter.logs import run_context
 from exporter.normalize import (
     KINDS,
     ROWS_VERSION,
-    Attrs,
     JobIdentity,
     Key,
     Reports,
@@ -72,6 +67,7 @@ from exporter.normalize import (
     reports,
 )
 from exporter.redact import Redactor
+from exporter.staging import Staging
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +79,8 @@ Key2 = tuple[str, str]  # (namespace, deployment_id)
 # that may report a key they dropped), the whole one every unchanged one's: it pays past half.
 FEW_CHANGES = 10
 FEW_CHANGES_SHARE = 0.5
+# Contributions staged at a time from stored payloads (each is about 34 KB of JSON on average).
+STAGE_BATCH = 100
 
 
 class SyncInterrupted(ExporterError):
@@ -280,26 +278,21 @@ class _Run:
 
 def _execute(run: _Run, run_id: int, now: datetime) -> None:
     summary, workspace = run.summary, run.workspace
-    writer: EarlyWriter | None = None
+    writer: EarlyStager | None = None
     try:
         run.credentials.get()  # a provider with nothing to give fails the run before any fetch
         with run.engine.connect() as conn:
             stored = store.live_contributions(conn, workspace.id)
         started = time.monotonic()
-        current = CurrentState(run.engine, workspace.id, len(stored))
+        many = ManyChanges(len(stored))
         if store.last_rows_version(run.engine, workspace.id) != ROWS_VERSION:
-            current.prefetch()  # rows written under other rules: compare the whole state
+            many.force()  # rows written under other rules: compare the whole state
         count = FetchCount(run.progress)
-        if run.engine.dialect.name == "postgresql":
-            # SQLite works in this process, so writing early would only slow the fetch.
-            writer = EarlyWriter(
-                run.engine, workspace.id, run_id, now, current, stored, count.outstanding
-            )
+        writer = EarlyStager(run.engine, workspace.id, run_id, now, many, stored, count.outstanding)
 
-        def changed(contribution: store.NewContribution, state: State) -> None:
-            current.changed()
-            if writer is not None:
-                writer.offer(contribution, state)
+        def changed(contribution: store.NewContribution, digested: Digested) -> None:
+            many.changed()
+            writer.offer(contribution, digested)
 
         with FlinkClient(workspace, run.credentials, redactor=run.redactor) as client:
             results = fetch_workspace(
@@ -324,22 +317,21 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
         summary.fetch_seconds = fetched - started
         _count(summary, results, run.clock())
         try:
-            written = writer.finish() if writer is not None else None
+            written = writer.finish()
             try:
-                _store(run, run_id, now, results, stored, current, written)
+                _store(run, run_id, now, results, stored, many, written)
             except _EarlyWritesUnused as exc:
                 log.info(
                     "workspace %s: writing again without the early writes: %s", workspace.id, exc
                 )
-                _store(run, run_id, now, results, stored, current, None)
+                _store(run, run_id, now, results, stored, many, None)
         except Exception as exc:
             if not database.is_refusal(exc):
                 raise
-            if writer is not None:
-                writer.close()  # its uncommitted rows would block the trials below
-            results = _without_refused(run, run_id, now, results, stored, current, exc)
+            writer.close()  # its uncommitted rows would block the trials below
+            results = _without_refused(run, run_id, now, results, stored, many, exc)
             _count(summary, results, run.clock())
-            _store(run, run_id, now, results, stored, current, None)
+            _store(run, run_id, now, results, stored, many, None)
         for failure in summary.failures:
             log.warning("failed: %s", failure.describe())
         summary.write_seconds = time.monotonic() - fetched
@@ -347,6 +339,8 @@ def _execute(run: _Run, run_id: int, now: datetime) -> None:
         summary.status = "failed"
         summary.errors.append(str(exc))
         log.error("workspace %s run %s failed, nothing written: %s", workspace.id, run_id, exc)
+        if writer is not None:
+            writer.close()  # before recording the failure: its transaction may hold locks
         store.fail_run(run.engine, run_id, run.clock(), f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, ExporterError):
             raise
@@ -376,17 +370,17 @@ def _store(
     now: datetime,
     results: list[NamespaceFetch],
     stored: dict[Key2, store.StoredContribution],
-    current: CurrentState,
-    written: Written | None,
+    many: ManyChanges,
+    written: Staged | None,
 ) -> None:
-    """The run's one transaction: continued from the early writes, or begun here."""
+    """The run's one transaction: continued from the early staging, or begun here."""
     workspace_id = run.workspace.id
     with (
         database.continued_transaction(written.connection)
         if written is not None
         else database.transaction(run.engine)
     ) as conn:
-        _write(conn, workspace_id, run_id, now, results, stored, current, run.summary, written)
+        _write(conn, workspace_id, run_id, now, results, stored, many, run.summary, written)
         if run.summary.lineage_changes != (0, 0):  # else the run has no rows in the feed
             store.record_change_counts(conn, run_id)
         store.record_failures(conn, run_id, run.summary.failures)
@@ -404,7 +398,7 @@ def _without_refused(
     now: datetime,
     results: list[NamespaceFetch],
     stored: dict[Key2, store.StoredContribution],
-    current: CurrentState,
+    many: ManyChanges,
     refusal: Exception,
 ) -> list[NamespaceFetch]:
     """The results with each changed contribution whose rows the database refuses failed
@@ -435,7 +429,7 @@ def _without_refused(
         try:
             with database.trial_transaction(run.engine) as conn:
                 scratch = SyncSummary(run.workspace.id)
-                _write(conn, run.workspace.id, run_id, now, with_only, stored, current, scratch)
+                _write(conn, run.workspace.id, run_id, now, with_only, stored, many, scratch)
         except Exception as exc:
             if database.is_refusal(exc):
                 return exc
@@ -483,79 +477,50 @@ def _first_line(exc: BaseException) -> str:
     return text[:300]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Digested:
     """A successful fetch, digested in its fetch thread (the parsed response is not kept): a
     changed one as its rows and the payload to store, an unchanged one as what its rows may
-    share with others' (its rows are made again from the stored payload if a run needs them)."""
+    share with others' (its rows are made again from the stored payload if a run needs them).
+
+    A changed one's rows are released once staged (`early`): they are made again from the
+    payload if the run needs them once more."""
 
     job_id: str
     content_hash: str
-    state: State | None  # None when unchanged
+    state: State | None  # None when unchanged, or staged
     payload: bytes | None  # to store (store.pack_payload); None when it equals the stored one
     reports: Reports | None = None  # when unchanged
 
 
-class CurrentState:
-    """The workspace's whole stored current state, loaded in the background when a run changes
-    many contributions (a run that changes a few diffs just the keys they touch).
+class ManyChanges:
+    """Whether a run changes so many contributions that it diffs the whole state, set-based
+    (`staging`), rather than the keys its changes report. Told of each change from the fetch
+    threads; once reached, stays reached."""
 
-    Loading it takes about as long as the rest of a large write, and the fetch leaves the main
-    thread idle: a run that changes much has it ready when the last response arrives. The
-    workspace's lease keeps it from going stale.
-    """
-
-    def __init__(self, engine: Engine, workspace_id: str, contributions: int) -> None:
-        self._engine = engine
-        self._workspace_id = workspace_id
+    def __init__(self, contributions: int) -> None:
         self._threshold = max(FEW_CHANGES, int(contributions * FEW_CHANGES_SHARE))
         self._changes = 0
+        self._forced = False
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._result: CurrentStateRows | None = None
-        self._error: BaseException | None = None
 
     def changed(self) -> None:
-        """Told of each changed contribution (from fetch threads); loads once there are many."""
         with self._lock:
             self._changes += 1
-            many = self._changes > self._threshold
-        if many:
-            self.prefetch()
+
+    def force(self) -> None:
+        """Diff the whole state whatever changes (rows written under other rules)."""
+        self._forced = True
 
     @property
-    def loading(self) -> bool:
-        """Whether the whole state is being (or has been) loaded."""
-        return self._thread is not None
-
-    def prefetch(self) -> None:
-        """Start loading, once; cheap to call again."""
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._load, name="load-current", daemon=True)
-                self._thread.start()
-
-    def get(self) -> CurrentStateRows:
-        self.prefetch()
-        assert self._thread is not None
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
-
-    def _load(self) -> None:
-        try:
-            with self._engine.connect() as conn:
-                self._result = store.load_current(conn, self._workspace_id)
-        except BaseException as exc:  # re-raised by get(), in the run's own thread
-            self._error = exc
+    def reached(self) -> bool:
+        return self._forced or self._changes > self._threshold
 
 
 def digester(
     workspace_id: str,
     stored: dict[Key2, store.StoredContribution],
-    on_change: Callable[[store.NewContribution, State], None] = lambda contribution, state: None,
+    on_change: Callable[[store.NewContribution, Digested], None] = lambda contribution, d: None,
 ) -> Digest:
     """The per-fetch work done while other requests are in flight: hash, and normalize what
     changed (an unchanged contribution costs its hash and the names of its tables).
@@ -577,7 +542,7 @@ def digester(
         check_limits(state, _context(workspace_id, fetched))
         packed = store.pack_payload(to_json(payload, inf_nan_mode="null"))
         digested = Digested(payload["job_id"], hashed, state, packed)
-        on_change(_new_contribution(fetched, digested), state)
+        on_change(_new_contribution(fetched, digested), digested)
         return digested
 
     return digest
@@ -622,12 +587,18 @@ def _write(
     now: datetime,
     results: list[NamespaceFetch],
     stored: dict[Key2, store.StoredContribution],
-    current: CurrentState,
+    many: ManyChanges,
     summary: SyncSummary,
-    written: Written | None = None,
+    written: Staged | None = None,
 ) -> None:
     _write_deployments(conn, workspace_id, run_id, now, results, summary)
-    _write_lineage(conn, workspace_id, run_id, now, results, stored, current, summary, written)
+    plan = plan_contributions(results, set(stored))
+    if written is not None and not written.contributions <= {_key(f) for f in plan.fetched}:
+        raise _EarlyWritesUnused("a namespace whose contributions were staged failed to list")
+    if many.reached:
+        _write_whole(conn, workspace_id, run_id, now, plan, stored, summary, written)
+    else:
+        _write_keyed(conn, workspace_id, run_id, now, plan, stored, summary)
 
 
 def _write_deployments(
@@ -654,82 +625,114 @@ def _write_deployments(
     summary.deployment_changes = (len(opened), len(closed))
 
 
-def _write_lineage(
+def _write_keyed(
     conn: Any,
     workspace_id: str,
     run_id: int,
     now: datetime,
-    results: list[NamespaceFetch],
+    plan: Plan,
     stored: dict[Key2, store.StoredContribution],
-    current: CurrentState,
     summary: SyncSummary,
-    written: Written | None = None,
 ) -> None:
-    plan = plan_contributions(results, set(stored))
-    if written is not None and not written.contributions <= {_key(f) for f in plan.fetched}:
-        raise _EarlyWritesUnused("a namespace whose contributions were written failed to list")
+    """A run of few changes: diff just the keys that changed and removed contributions report,
+    now or before, in Python."""
     digests: list[tuple[DeploymentFetch, Digested]] = [(f, f.digest) for f in plan.fetched]
     changed = [(f, d) for f, d in digests if d.payload is not None]
-    if not changed and not plan.removed and not current.loading:
+    if not changed and not plan.removed:
         return  # every contribution is as stored, so the stored state is still the wanted one
     # A diff of just the changed keys also needs what changed and removed contributions
-    # reported before (a diff of the whole state does not).
+    # reported before.
     replaced = {_key(f) for f, _ in changed} & stored.keys()
-    gone = set() if current.loading else plan.removed | replaced
+    gone = plan.removed | replaced
     with_payload = store.live_contributions(conn, workspace_id, with_payload_for=plan.kept | gone)
     before = [with_payload[key] for key in sorted(gone)]
-    affected = None if current.loading else _affected(workspace_id, changed, before)
-    # Unchanged contributions' rows, made again from their stored payloads: all of them for a
-    # diff of the whole state. Else a key that a changed contribution reports takes its
-    # attributes (it ranks as fetched now, after every unchanged one), so only the keys that
-    # changed contributions no longer report, and removed ones did, need the unchanged
-    # contributions that may report them (and any that ranks after now: a clock set back).
-    unchanged = [f for f, d in digests if d.payload is None]
-    if affected is not None:
-        reported = keys_of(d.state for _, d in changed if d.state is not None)
-        reach = Reports.of_keys({kind: affected[kind] - reported[kind] for kind in KINDS})
-        unchanged = [
-            f
-            for f in unchanged
-            if f.digest.reports.overlaps(reach) or stored[_key(f)].fetched_at >= now
-        ]
+    affected = _affected(workspace_id, changed, before)
+    if affected is None:  # a payload stored by an older version: compare everything
+        _write_whole(conn, workspace_id, run_id, now, plan, stored, summary, None)
+        return
+    # A key that a changed contribution reports takes its attributes (it ranks as fetched
+    # now, after every unchanged one), so only the keys that changed contributions no longer
+    # report, and removed ones did, need the unchanged contributions that may report them
+    # (and any that ranks after now: a clock set back).
+    reported = keys_of(d.state for _, d in changed if d.state is not None)
+    reach = Reports.of_keys({kind: affected[kind] - reported[kind] for kind in KINDS})
+    unchanged = [
+        f
+        for f, d in digests
+        if d.payload is None
+        and (f.digest.reports.overlaps(reach) or stored[_key(f)].fetched_at >= now)
+    ]
     keys = {_key(f) for f in unchanged}
     remade = store.with_payloads(conn, workspace_id, stored, keys)  # `stored` lists them all
     # An unchanged contribution ranks by when its content last changed, so attributes that
     # several jobs report do not flip between them from run to run.
-    ranked = [Ranked(now, _key(f)[1], d.state) for f, d in changed if d.state is not None]
+    ranked = [Ranked(now, _key(f)[1], _state_of(workspace_id, f)) for f, _ in changed]
     for key, contribution in [
         *((key, with_payload[key]) for key in sorted(plan.kept)),
         *((key, remade[key]) for key in sorted(keys)),
     ]:
         state = _stored_state(workspace_id, contribution)
         ranked.append(Ranked(contribution.fetched_at, key[1], state))
-    wanted = merge(ranked)
-    corrections: dict[str, list[tuple[Key, Attrs]]] = {}
-    if written is not None:
-        try:
-            wanted, corrections = reconcile(wanted, written.rows)
-        except KeyError as exc:
-            raise _EarlyWritesUnused(f"a row written early is not wanted: {exc}") from None
-    if affected is None:
-        changes = diff(wanted, current.get())
-    else:
-        current_rows = store.load_current(conn, workspace_id, only=affected)
-        changes = diff(restrict(wanted, affected), current_rows)
+    current_rows = store.load_current(conn, workspace_id, only=affected)
+    changes = diff(restrict(merge(ranked), affected), current_rows)
     store.apply_changes(conn, workspace_id, run_id, now, changes)
-    store.correct_opened(conn, workspace_id, run_id, corrections)
-    early = written.by_kind() if written is not None else dict.fromkeys(KINDS, 0)
-    store.refresh_statistics(conn, changes.rows_added + sum(early.values()))
-    new = [
-        _new_contribution(f, d)
-        for f, d in changed
-        if written is None or _key(f) not in written.contributions
-    ]
+    store.refresh_statistics(conn, changes.rows_added)
+    new = [_new_contribution(f, d) for f, d in changed]
     store.save_contributions(conn, workspace_id, run_id, now, new, stored, plan.removed)
-    summary.lineage_changes = changes.rows_added + sum(early.values()), changes.rows_closed
-    summary.changes_by_kind = {
-        kind: (opened + early[kind], closed) for kind, (opened, closed) in changes.by_kind().items()
-    }
+    summary.lineage_changes = changes.rows_added, changes.rows_closed
+    summary.changes_by_kind = changes.by_kind()
+
+
+def _write_whole(
+    conn: Any,
+    workspace_id: str,
+    run_id: int,
+    now: datetime,
+    plan: Plan,
+    stored: dict[Key2, store.StoredContribution],
+    summary: SyncSummary,
+    written: Staged | None,
+) -> None:
+    """A run of many changes: stage every contribution's rows (those not staged early) and let
+    the database diff the whole state, a batch of contributions in memory at a time."""
+    staging = written.staging if written is not None else Staging(conn)
+    staged = written.contributions if written is not None else set()
+    changed = [f for f in plan.fetched if f.digest.payload is not None]
+    for batch in _batches([f for f in changed if _key(f) not in staged]):
+        staging.add(Ranked(now, _key(f)[1], _state_of(workspace_id, f)) for f in batch)
+    # Kept and unchanged contributions rank by when their content last changed.
+    unchanged = {_key(f) for f in plan.fetched if f.digest.payload is None}
+    for keys in _batches(sorted(plan.kept | unchanged)):
+        loaded = store.with_payloads(conn, workspace_id, stored, set(keys))
+        staging.add(
+            Ranked(c.fetched_at, key[1], _stored_state(workspace_id, c))
+            for key, c in sorted(loaded.items())
+        )
+    by_kind = staging.apply(workspace_id, run_id, now)
+    opened = sum(o for o, _ in by_kind.values())
+    store.refresh_statistics(conn, opened)
+    saved = written.saved if written is not None else set()
+    new = [_new_contribution(f, f.digest) for f in changed if _key(f) not in saved]
+    store.save_contributions(conn, workspace_id, run_id, now, new, stored, plan.removed)
+    summary.lineage_changes = opened, sum(c for _, c in by_kind.values())
+    summary.changes_by_kind = by_kind
+
+
+T = TypeVar("T")
+
+
+def _batches(items: Sequence[T]) -> list[Sequence[T]]:
+    return [items[i : i + STAGE_BATCH] for i in range(0, len(items), STAGE_BATCH)]
+
+
+def _state_of(workspace_id: str, fetched: DeploymentFetch) -> State:
+    """A changed contribution's rows: kept from its digest, else made again from its payload."""
+    digested: Digested = fetched.digest
+    if digested.state is not None:
+        return digested.state
+    assert digested.payload is not None
+    payload = json.loads(store.unpack_payload(digested.payload))
+    return _normalize_payload(workspace_id, fetched.namespace, payload)
 
 
 def _new_contribution(fetched: DeploymentFetch, digested: Digested) -> store.NewContribution:

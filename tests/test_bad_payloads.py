@@ -245,7 +245,7 @@ def test_rows_the_database_refuses_fail_their_job_alone(
     """The net under validation: with the name limit switched off, a name too large for an
     index is refused by PostgreSQL itself; the run finds the job and stores the rest. (SQLite
     takes any length, so there the refusal is the crash-at-a-point kind of mock.) A first sync
-    on PostgreSQL writes early, in a thread of its own: the refusal comes from there."""
+    stages early, in a thread of its own: the refusal comes from there."""
     from exporter import early, store, sync
 
     h, ref, sim = pair.h, pair.ref, pair.sim
@@ -258,7 +258,9 @@ def test_rows_the_database_refuses_fail_their_job_alone(
     sim.faults.job_bodies[job] = _with_table_name(sim, deployment, name)
     monkeypatch.setattr(sync, "check_limits", lambda state, context: None)
     if h.url.startswith("sqlite"):
-        real_apply = store.apply_changes
+        from exporter.staging import Staging
+
+        real_apply, real_add = store.apply_changes, Staging.add
 
         def refuse_the_name(conn: Any, workspace_id: str, *args: Any) -> None:
             changes = args[-1]
@@ -266,18 +268,25 @@ def test_rows_the_database_refuses_fail_their_job_alone(
                 raise sqlite3.DataError("string or blob too big")
             real_apply(conn, workspace_id, *args)
 
-        monkeypatch.setattr(store, "apply_changes", refuse_the_name)
+        def refuse_to_stage_the_name(staging: Staging, contributions: Any) -> None:
+            ranked = list(contributions)
+            if any(name in key for r in ranked for rows in r.state.rows.values() for key in rows):
+                raise sqlite3.DataError("string or blob too big")
+            real_add(staging, ranked)
+
+        monkeypatch.setattr(store, "apply_changes", refuse_the_name)  # a diff of a few keys
+        monkeypatch.setattr(Staging, "add", refuse_to_stage_the_name)  # of the whole state
     capsys.readouterr()
 
-    if first_sync and h.url.startswith("postgresql"):
+    if first_sync:
         offered: list[object] = []
-        real_offer = early.EarlyWriter.offer
+        real_offer = early.EarlyStager.offer
         monkeypatch.setattr(
-            early.EarlyWriter, "offer", lambda w, *a: (offered.append(a), real_offer(w, *a))[1]
+            early.EarlyStager, "offer", lambda w, *a: (offered.append(a), real_offer(w, *a))[1]
         )
     assert h.sync() == 1
-    if first_sync and h.url.startswith("postgresql"):
-        assert len(offered) == 10  # every contribution went through the early writer
+    if first_sync:
+        assert len(offered) == 10  # every contribution went through the early stager
     run = h.last_run()
     assert (run["status"], run["jobs_failed"]) == ("partial", 1)
     [(_, dep_id, _, job_id, stage, error)] = failures(h, run["run_id"])

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from exporter.history import Ranked, diff, keys_of, merge, reconcile, restrict
+from exporter.history import Ranked, diff, keys_of, merge, restrict
 from exporter.normalize import State
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -66,22 +64,3 @@ def test_a_diff_restricted_to_some_keys_leaves_the_others_alone() -> None:
     changes = diff(restrict(wanted, affected), restricted_current)
     assert changes.closed["tables"] == [1]
     assert changes.opened["tables"] == [(("changed",), {"x": 2})]
-
-
-def test_reconcile_splits_off_what_was_written_early_and_corrects_it() -> None:
-    wanted = state({("early-same",): {"x": 1}, ("early-other",): {"x": 2}, ("late",): {"x": 3}})
-    written = State.empty().rows
-    written["tables"] = {("early-same",): {"x": 1}, ("early-other",): {"x": 9}}
-    rest, corrections = reconcile(wanted, written)
-    assert rest["tables"] == {("late",): {"x": 3}}
-    assert corrections["tables"] == [(("early-other",), {"x": 2})]
-    assert wanted["tables"][("early-same",)] == {"x": 1}  # the wanted state is left as it was
-    # What is left diffs like any wanted state: the early rows are neither opened nor closed.
-    assert diff(rest, {"tables": {}}).opened["tables"] == [(("late",), {"x": 3})]
-
-
-def test_reconcile_refuses_a_row_written_early_that_is_not_wanted() -> None:
-    written = State.empty().rows
-    written["tables"] = {("not-wanted",): {}}
-    with pytest.raises(KeyError):
-        reconcile(state({}), written)

@@ -1,0 +1,381 @@
+"""The whole-state diff, set-based: a run that changes much of a workspace stages every
+contribution's rows in temporary tables of its transaction, and the database merges them and
+diffs them with the stored current state. Python holds one batch of rows at a time.
+
+Staged rows carry natural keys (names) and the rank of their contribution (fetch instant, then
+deployment ID), so staging writes nothing but temporary tables: on SQLite it takes no lock on
+the database file, and other workspaces' syncs go on while this one fetches. At the end
+(`Staging.apply`), in the run's transaction:
+
+1. the entities the staged rows name are created where missing (namespaces, catalogs,
+   databases, tables, columns, deployments, edges);
+2. per kind and entity the staged row of the highest rank wins (`history.merge`'s rule);
+3. every winner without an equal current version gets a new version, and every current version
+   of the workspace without an equal winner is closed (`history.diff`'s rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Column as SqlColumn
+from sqlalchemy import (
+    Connection,
+    MetaData,
+    Select,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import Table as SqlTable
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import JSON, String
+
+from exporter import store
+from exporter.database import SQLITE_JSON_EQUAL
+from exporter.history import Ranked
+from exporter.models import (
+    Catalog,
+    Column,
+    ColumnEdge,
+    Database,
+    Deployment,
+    Namespace,
+    Table,
+    TableEdge,
+)
+from exporter.normalize import KINDS
+from exporter.sqltypes import UtcDateTime
+
+_TABLE_KEY = ("namespace", "catalog", "database", "table_name", "owner")
+_EDGE_KEY = (
+    "namespace",
+    "source_name",
+    "source_owner",
+    "destination_name",
+    "destination_owner",
+    "job_id",
+)
+# kind -> the names of its natural key's parts, in `normalize`'s order
+KEY_NAMES: dict[str, tuple[str, ...]] = {
+    "tables": _TABLE_KEY,
+    "columns": (*_TABLE_KEY, "column_name"),
+    "jobs": ("namespace", "deployment_id"),
+    "table_edges": _EDGE_KEY,
+    "column_edges": _EDGE_KEY,
+}
+
+
+def _key_type(name: str) -> Any:
+    if name in ("owner", "source_owner", "destination_owner", "deployment_id", "job_id"):
+        return String(128)
+    return Table.__table__.c.name.type if name != "namespace" else Namespace.__table__.c.name.type
+
+
+def _staged_table(kind: str) -> SqlTable:
+    """A temporary table of one kind's staged rows: rank, natural key, attributes."""
+    model = store.VERSIONS[kind][0]
+    return SqlTable(
+        f"staged_{kind}",
+        MetaData(),
+        SqlColumn("ranked_at", UtcDateTime()),
+        SqlColumn("ranked_by", String(128)),
+        *(SqlColumn(name, _key_type(name)) for name in KEY_NAMES[kind]),
+        *(SqlColumn(a, model.__table__.c[a].type) for a in store.ATTRS[kind]),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+
+
+def _winners_table(kind: str) -> SqlTable:
+    """A temporary table of one kind's merged rows: entity ID (unique), attributes."""
+    model = store.VERSIONS[kind][0]
+    return SqlTable(
+        f"winners_{kind}",
+        MetaData(),
+        SqlColumn("entity_id", model.__table__.c[store.VERSIONS[kind][1]].type, primary_key=True),
+        *(SqlColumn(a, model.__table__.c[a].type) for a in store.ATTRS[kind]),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+
+
+_STAGED = {kind: _staged_table(kind) for kind in KINDS}
+_WINNERS = {kind: _winners_table(kind) for kind in KINDS}
+
+
+class Staging:
+    """A run's staged rows, in temporary tables of the connection that will commit the run."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._names: set[str] = set()  # namespaces named by staged rows
+        self.contributions = 0
+        for table in (*_STAGED.values(), *_WINNERS.values()):
+            store.empty_scratch(conn, table)
+
+    def add(self, contributions: Iterable[Ranked]) -> None:
+        """Stage the rows of these contributions."""
+        rows: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in KINDS}
+        for ranked in contributions:
+            self.contributions += 1
+            rank = (ranked.fetched_at, ranked.deployment_id)
+            for kind in KINDS:
+                attrs = _values(store.ATTRS[kind])
+                rows[kind].extend((*rank, *key, *attrs(a)) for key, a in ranked.state[kind].items())
+                self._names.update(key[0] for key in ranked.state[kind])
+        for kind, values in rows.items():
+            if values:
+                table = _STAGED[kind]
+                store.insert_tuples(self._conn, table, list(table.columns), values)
+
+    def apply(self, workspace_id: str, run_id: int, now: datetime) -> dict[str, tuple[int, int]]:
+        """Diff the staged contributions, as the whole wanted state, with the workspace's
+        current versions and write the difference at `now`; returns kind -> (opened, closed)."""
+        conn = self._conn
+        store.ensure_namespaces(conn, workspace_id, self._names)
+        _create_entities(conn, workspace_id)
+        for kind in KINDS:
+            _merge(conn, kind, workspace_id)
+        changes = {kind: _diff(conn, kind, workspace_id, run_id, now) for kind in KINDS}
+        self.discard()
+        return changes
+
+    def discard(self) -> None:
+        """Drop the temporary tables on SQLite, which keeps them as long as the connection (and
+        the pool keeps that); PostgreSQL drops them when the transaction ends."""
+        if self._conn.dialect.name == "sqlite":
+            for table in (*_STAGED.values(), *_WINNERS.values()):
+                self._conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
+
+
+def _values(names: Sequence[str]) -> Any:
+    """attributes -> their values in `names`' order, as a tuple."""
+    if not names:
+        return lambda attrs: ()
+    if len(names) == 1:
+        return lambda attrs: (attrs[names[0]],)
+    return itemgetter(*names)
+
+
+def _named(staged: SqlTable, workspace_id: str, *columns: Any) -> Select[Any]:
+    """`columns` over the staged rows joined to the namespaces they name."""
+    in_ns = and_(Namespace.workspace_id == workspace_id, Namespace.name == staged.c.namespace)
+    return select(*columns).select_from(staged).join(Namespace, in_ns)
+
+
+def _with_database(query: Select[Any], staged: SqlTable) -> Select[Any]:
+    """`query` (from `_named`) joined on to the catalog and database its rows name."""
+    return query.join(
+        Catalog, and_(Catalog.namespace_id == Namespace.id, Catalog.name == staged.c.catalog)
+    ).join(Database, and_(Database.catalog_id == Catalog.id, Database.name == staged.c.database))
+
+
+def _with_table(query: Select[Any], staged: SqlTable) -> Select[Any]:
+    """`query` (from `_named`) joined on down to the table its rows name."""
+    return _with_database(query, staged).join(
+        Table,
+        and_(
+            Table.database_id == Database.id,
+            Table.name == staged.c.table_name,
+            Table.owner_deployment_id == staged.c.owner,
+        ),
+    )
+
+
+def _with_deployment(query: Select[Any], staged: SqlTable) -> Select[Any]:
+    return query.join(
+        Deployment,
+        and_(
+            Deployment.namespace_id == Namespace.id,
+            Deployment.deployment_id == staged.c.deployment_id,
+        ),
+    )
+
+
+def _with_edge(query: Select[Any], staged: SqlTable, edge: Any) -> Select[Any]:
+    same_ends = (getattr(edge, name) == staged.c[name] for name in _EDGE_KEY[1:])
+    return query.join(edge, and_(edge.namespace_id == Namespace.id, *same_ends))
+
+
+def _insert_missing(conn: Connection, model: Any, source: Select[Any], *match: Any) -> None:
+    """Insert into `model` the distinct rows of `source` (in its columns' order, without the
+    ID) that match no existing row. No ON CONFLICT clause: the workspace's lease keeps any
+    other writer of these rows away."""
+    names = [c.name for c in model.__table__.columns if c.name != "id"]
+    missing = source.where(~select(model.id).where(*match).exists()).distinct()
+    conn.execute(insert(model).from_select(names, missing))
+
+
+def _create_entities(conn: Connection, workspace_id: str) -> None:
+    """Create every catalog, database, table, column, deployment and edge the staged rows name
+    that does not exist yet (a column's table is always staged too: `normalize` reports both)."""
+    tables, columns, jobs = _STAGED["tables"], _STAGED["columns"], _STAGED["jobs"]
+    _insert_missing(
+        conn,
+        Catalog,
+        _named(tables, workspace_id, Namespace.id, tables.c.catalog),
+        Catalog.namespace_id == Namespace.id,
+        Catalog.name == tables.c.catalog,
+    )
+    with_catalog = _named(tables, workspace_id, Catalog.id, tables.c.database).join(
+        Catalog, and_(Catalog.namespace_id == Namespace.id, Catalog.name == tables.c.catalog)
+    )
+    _insert_missing(
+        conn,
+        Database,
+        with_catalog,
+        Database.catalog_id == Catalog.id,
+        Database.name == tables.c.database,
+    )
+    _insert_missing(
+        conn,
+        Table,
+        _with_database(
+            _named(tables, workspace_id, Database.id, tables.c.table_name, tables.c.owner), tables
+        ),
+        Table.database_id == Database.id,
+        Table.name == tables.c.table_name,
+        Table.owner_deployment_id == tables.c.owner,
+    )
+    _insert_missing(
+        conn,
+        Column,
+        _with_table(_named(columns, workspace_id, Table.id, columns.c.column_name), columns),
+        Column.table_id == Table.id,
+        Column.name == columns.c.column_name,
+    )
+    _insert_missing(
+        conn,
+        Deployment,
+        _named(jobs, workspace_id, Namespace.id, jobs.c.deployment_id),
+        Deployment.namespace_id == Namespace.id,
+        Deployment.deployment_id == jobs.c.deployment_id,
+    )
+    for kind, edge in (("table_edges", TableEdge), ("column_edges", ColumnEdge)):
+        staged = _STAGED[kind]
+        ends = [staged.c[name] for name in _EDGE_KEY[1:]]
+        _insert_missing(
+            conn,
+            edge,
+            _named(staged, workspace_id, Namespace.id, *ends),
+            edge.namespace_id == Namespace.id,
+            *(getattr(edge, name) == staged.c[name] for name in _EDGE_KEY[1:]),
+        )
+
+
+def _entity(kind: str, workspace_id: str) -> tuple[Select[Any], Any]:
+    """A select from one kind's staged rows joined to their entities, and the entity's ID."""
+    staged = _STAGED[kind]
+    if kind == "tables":
+        return _with_table(_named(staged, workspace_id, Table.id), staged), Table.id
+    if kind == "columns":
+        query = _with_table(_named(staged, workspace_id, Column.id), staged).join(
+            Column, and_(Column.table_id == Table.id, Column.name == staged.c.column_name)
+        )
+        return query, Column.id
+    if kind == "jobs":
+        return _with_deployment(_named(staged, workspace_id, Deployment.id), staged), Deployment.id
+    edge = TableEdge if kind == "table_edges" else ColumnEdge
+    return _with_edge(_named(staged, workspace_id, edge.id), staged, edge), edge.id
+
+
+def _merge(conn: Connection, kind: str, workspace_id: str) -> None:
+    """The winners of one kind: per entity, the staged row of the highest rank."""
+    staged, winners = _STAGED[kind], _WINNERS[kind]
+    attrs = store.ATTRS[kind]
+    query, entity_id = _entity(kind, workspace_id)
+    place = (
+        func.row_number()
+        .over(
+            partition_by=entity_id,
+            order_by=(staged.c.ranked_at.desc(), staged.c.ranked_by.desc()),
+        )
+        .label("place")
+    )
+    ranked = query.add_columns(*(staged.c[a] for a in attrs), place).subquery()
+    first = select(*(ranked.c[c.name] for c in (entity_id, *(staged.c[a] for a in attrs))))
+    first = first.where(ranked.c.place == 1)
+    conn.execute(insert(winners).from_select(["entity_id", *attrs], first))
+
+
+def _scope(kind: str, workspace_id: str) -> Select[Any]:
+    """The IDs of the workspace's entities of one kind."""
+    in_workspace = Namespace.workspace_id == workspace_id
+    if kind in ("tables", "columns"):
+        query = select(Table.id) if kind == "tables" else select(Column.id).join(Table)
+        return (
+            query.join(Database, Database.id == Table.database_id)
+            .join(Catalog, Catalog.id == Database.catalog_id)
+            .join(Namespace, Namespace.id == Catalog.namespace_id)
+            .where(in_workspace)
+        )
+    if kind == "jobs":
+        return select(Deployment.id).join(Namespace).where(in_workspace)
+    edge = TableEdge if kind == "table_edges" else ColumnEdge
+    return select(edge.id).join(Namespace).where(in_workspace)
+
+
+def _same(conn: Connection, kind: str, version: Any, winners: SqlTable) -> list[Any]:
+    """Conditions: the version has the winner's attributes (NULL equals NULL)."""
+    sqlite = conn.dialect.name == "sqlite"
+    same: list[ColumnElement[bool]] = []
+    for name in store.ATTRS[kind]:
+        ours, theirs = version.c[name], winners.c[name]
+        equal = ours.is_not_distinct_from(theirs)
+        if sqlite and isinstance(ours.type, JSON):
+            equal = or_(equal, getattr(func, SQLITE_JSON_EQUAL)(ours, theirs) == 1)
+        same.append(equal)
+    return same
+
+
+def _diff(
+    conn: Connection, kind: str, workspace_id: str, run_id: int, now: datetime
+) -> tuple[int, int]:
+    """Open a version for each winner without an equal current one, then close every current
+    version of the workspace without an equal winner; returns (opened, closed)."""
+    model, entity_name = store.VERSIONS[kind]
+    versions, winners = model.__table__, _WINNERS[kind]
+    attrs = store.ATTRS[kind]
+    entity = versions.c[entity_name]
+    current_equal = (
+        select(versions.c.id)
+        .where(entity == winners.c.entity_id, versions.c.valid_to.is_(None))
+        .where(*_same(conn, kind, versions, winners))
+    )
+    opened = conn.execute(
+        insert(versions).from_select(
+            [entity_name, "valid_from", "run_id", *attrs],
+            select(
+                winners.c.entity_id,
+                literal(now, versions.c.valid_from.type),
+                literal(run_id, versions.c.run_id.type),
+                *(winners.c[a] for a in attrs),
+            ).where(~exists(current_equal)),
+        ),
+        execution_options={"preserve_rowcount": True},  # (an INSERT's count is not kept else)
+    ).rowcount
+    winner_equal = (
+        select(winners.c.entity_id)
+        .where(winners.c.entity_id == entity)
+        .where(*_same(conn, kind, versions, winners))
+    )
+    closed = conn.execute(
+        update(versions)
+        .where(
+            versions.c.valid_to.is_(None),
+            versions.c.run_id != run_id,
+            entity.in_(_scope(kind, workspace_id)),
+            ~exists(winner_equal),
+        )
+        .values(valid_to=now)
+    ).rowcount
+    return opened, closed
