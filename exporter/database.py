@@ -23,8 +23,8 @@ from exporter.errors import DataRefused, StoreError
 # they differ only in the order of keys, say), as Python's comparison of the values would.
 SQLITE_JSON_EQUAL = "lineage_json_equal"
 
-# At most this many connections at once per sync: its lease, its early writes, and the load of
-# the stored state (other queries are short).
+# At most this many connections at once per sync: its lease, its transaction (begun by the
+# early stager while the fetch goes on), and a short query.
 CONNECTIONS_PER_SYNC = 3
 
 
