@@ -118,18 +118,17 @@ class Staging:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._names: set[str] = set()  # namespaces named by staged rows
-        self.contributions = 0
         for table in (*_STAGED.values(), *_WINNERS.values()):
             store.empty_scratch(conn, table)
 
     def add(self, contributions: Iterable[Ranked]) -> None:
         """Stage the rows of these contributions."""
         rows: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in KINDS}
+        values_of = {kind: _values(store.ATTRS[kind]) for kind in KINDS}
         for ranked in contributions:
-            self.contributions += 1
             rank = (ranked.fetched_at, ranked.deployment_id)
             for kind in KINDS:
-                attrs = _values(store.ATTRS[kind])
+                attrs = values_of[kind]
                 rows[kind].extend((*rank, *key, *attrs(a)) for key, a in ranked.state[kind].items())
                 self._names.update(key[0] for key in ranked.state[kind])
         for kind, values in rows.items():
@@ -142,10 +141,18 @@ class Staging:
         current versions and write the difference at `now`; returns kind -> (opened, closed)."""
         conn = self._conn
         store.ensure_namespaces(conn, workspace_id, self._names)
-        _create_entities(conn, workspace_id)
-        for kind in KINDS:
-            _merge(conn, kind, workspace_id)
-        changes = {kind: _diff(conn, kind, workspace_id, run_id, now) for kind in KINDS}
+        # The planner's estimates mean nothing here: temporary tables have no statistics, and
+        # the entity tables' predate this transaction (a first sync's say "empty"). Every
+        # statement below reads whole tables and lists its joins in the one sensible order
+        # (staged rows, then namespace, catalog, database, table, column): kept in that order
+        # and hashed, each costs the same whatever the planner believes. (Left to choose, it
+        # joined columns to staged rows by column name alone: millions of rows at 1,000
+        # deployments; or looped over a table it believed empty, once per staged row.)
+        with store.planner_settings(conn, join_collapse_limit="1", enable_nestloop="off"):
+            _create_entities(conn, workspace_id)
+            for kind in KINDS:
+                _merge(conn, kind, workspace_id)
+            changes = {kind: _diff(conn, kind, workspace_id, run_id, now) for kind in KINDS}
         self.discard()
         return changes
 

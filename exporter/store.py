@@ -581,7 +581,7 @@ def open_versions(
         ],
         **{kind: [(namespace_ids[key[0]], *key[1:]) for key, _ in rows[kind]] for kind in _EDGES},
     }
-    with _through_indexes(conn):
+    with through_indexes(conn):
         for kind, values in staged.items():
             if values:
                 _open_staged(conn, kind, values, run_id, now)
@@ -623,21 +623,28 @@ def _open_staged(
 
 
 @contextmanager
-def _through_indexes(conn: Connection) -> Iterator[None]:
+def through_indexes(conn: Connection) -> Iterator[None]:
     """Join staged rows to their entities through the entities' unique indexes (PostgreSQL).
 
     Statistics of the entity tables predate this transaction: during a first sync they say
     "empty", and the planner hashes the whole table for each write, a cost that grows with
     every write of the run. An index lookup per staged row costs the same at any size.
     """
+    with planner_settings(conn, enable_hashjoin="off", enable_mergejoin="off"):
+        yield
+
+
+@contextmanager
+def planner_settings(conn: Connection, **settings: str) -> Iterator[None]:
+    """PostgreSQL's planner settings for the statements of the block (of this transaction)."""
     if conn.dialect.name != "postgresql":
         yield
         return
-    names = ("enable_hashjoin", "enable_mergejoin")
+    names = list(settings)
     before = conn.execute(
         select(
             *(func.current_setting(name) for name in names),
-            *(func.set_config(name, "off", True) for name in names),  # for this transaction
+            *(func.set_config(name, settings[name], True) for name in names),
         )
     ).one()
     yield  # (a failed statement rolls back the transaction, and these settings with it)
