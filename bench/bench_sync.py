@@ -16,7 +16,7 @@ same run). On PostgreSQL it then COPYs the same rows into empty copies of the ta
 bulk-load floor of the database) and prints the ratio.
 
     .venv/bin/python bench/bench_sync.py [--latency 20ms] [--concurrency 8] [--deployments N]
-        [--no-sqlite]
+        [--no-sqlite] [--no-postgresql]
 """
 
 from __future__ import annotations
@@ -252,6 +252,7 @@ def main() -> int:
     )
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--no-postgresql", action="store_true")
     args = parser.parse_args()
     print(f"latency {args.latency}, concurrency {args.concurrency}, {os.cpu_count()} CPUs")
 
@@ -263,7 +264,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             url = admin.url.set(database=name).render_as_string(hide_password=False)
-            bench("postgresql", url, args, Path(tmp))
+            if not args.no_postgresql:
+                bench("postgresql", url, args, Path(tmp))
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
