@@ -1,4 +1,5 @@
-"""Store: the only module that talks SQL. Loads the current state, applies changes, logs runs.
+"""Store: loads the current state, applies changes, logs runs (with `staging`, which merges
+and diffs a large run's rows in the database, the only modules that write).
 
 A run's changes are applied inside one transaction that the caller opens with
 `exporter.database.transaction()`, so a crash leaves the database as before the run or as after
