@@ -179,11 +179,16 @@ def _named(staged: SqlTable, workspace_id: str, *columns: Any) -> Select[Any]:
     return select(*columns).select_from(staged).join(Namespace, in_ns)
 
 
+def _with_catalog(query: Select[Any], staged: SqlTable) -> Select[Any]:
+    """`query` (from `_named`) joined on to the catalog its rows name."""
+    same = and_(Catalog.namespace_id == Namespace.id, Catalog.name == staged.c.catalog)
+    return query.join(Catalog, same)
+
+
 def _with_database(query: Select[Any], staged: SqlTable) -> Select[Any]:
     """`query` (from `_named`) joined on to the catalog and database its rows name."""
-    return query.join(
-        Catalog, and_(Catalog.namespace_id == Namespace.id, Catalog.name == staged.c.catalog)
-    ).join(Database, and_(Database.catalog_id == Catalog.id, Database.name == staged.c.database))
+    same = and_(Database.catalog_id == Catalog.id, Database.name == staged.c.database)
+    return _with_catalog(query, staged).join(Database, same)
 
 
 def _with_table(query: Select[Any], staged: SqlTable) -> Select[Any]:
@@ -208,9 +213,14 @@ def _with_deployment(query: Select[Any], staged: SqlTable) -> Select[Any]:
     )
 
 
+def _same_edge(staged: SqlTable, edge: Any) -> list[Any]:
+    """Conditions: the edge is the one a staged row names (in the namespace joined)."""
+    same_ends = [getattr(edge, name) == staged.c[name] for name in _EDGE_KEY[1:]]
+    return [edge.namespace_id == Namespace.id, *same_ends]
+
+
 def _with_edge(query: Select[Any], staged: SqlTable, edge: Any) -> Select[Any]:
-    same_ends = (getattr(edge, name) == staged.c[name] for name in _EDGE_KEY[1:])
-    return query.join(edge, and_(edge.namespace_id == Namespace.id, *same_ends))
+    return query.join(edge, and_(*_same_edge(staged, edge)))
 
 
 def _insert_missing(conn: Connection, model: Any, source: Select[Any], *match: Any) -> None:
@@ -233,13 +243,10 @@ def _create_entities(conn: Connection, workspace_id: str) -> None:
         Catalog.namespace_id == Namespace.id,
         Catalog.name == tables.c.catalog,
     )
-    with_catalog = _named(tables, workspace_id, Catalog.id, tables.c.database).join(
-        Catalog, and_(Catalog.namespace_id == Namespace.id, Catalog.name == tables.c.catalog)
-    )
     _insert_missing(
         conn,
         Database,
-        with_catalog,
+        _with_catalog(_named(tables, workspace_id, Catalog.id, tables.c.database), tables),
         Database.catalog_id == Catalog.id,
         Database.name == tables.c.database,
     )
@@ -274,8 +281,7 @@ def _create_entities(conn: Connection, workspace_id: str) -> None:
             conn,
             edge,
             _named(staged, workspace_id, Namespace.id, *ends),
-            edge.namespace_id == Namespace.id,
-            *(getattr(edge, name) == staged.c[name] for name in _EDGE_KEY[1:]),
+            *_same_edge(staged, edge),
         )
 
 
