@@ -42,6 +42,8 @@ from measured import run_measured
 from sqlalchemy import Engine, bindparam, create_engine, inspect, text
 
 from exporter import changes, migrate, query, store
+from exporter.changes_json import json_changes
+from exporter.dbapi import Connection
 from exporter.sqltypes import UtcDateTime
 
 WS, NS, CATALOG, DATABASE = "bench-history", "default-namespace", "hive", "warehouse"
@@ -339,6 +341,10 @@ def questions(
         with engine.connect() as conn:
             return len(changes.diff(conn, week[0], week[1]))
 
+    def diff_encoded() -> object:
+        with Connection(url) as conn:
+            return sum(1 for _ in json_changes(conn, week[0], week[1]))
+
     def in_child(name: str, command: list[str]) -> object:
         """Run a command as its own process; keep its peak RSS; return its JSON answer's size."""
         with tempfile.TemporaryFile() as out:
@@ -371,7 +377,8 @@ print(json.dumps([c.to_dict() for c in found], default=str))
             "2 snapshots", [sys.executable, "-c", two_snapshots, *iso]
         )
     asked["diff over a week: windowed (query)"] = diff_in_process
-    if at_head:  # the CLI checks that the schema is current; the counts are 0010's
+    if at_head:
+        asked["diff over a week: JSON encoded by the database (query)"] = diff_encoded  # the CLI checks that the schema is current; the counts are 0010's
         asked["diff over a week: CLI (process)"] = lambda: in_child(
             "CLI", [*cli, "--from", iso[0], "--to", iso[1], "--format", "json"]
         )

@@ -16,13 +16,12 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exporter import __version__, migrate, render
-from exporter.database import make_engine, transaction
+from exporter import __version__, render
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
 from exporter.logs import run_context, setup_logging
 from exporter.questions import DIRECTIONS, parse_instant
@@ -129,6 +128,9 @@ def _add_db(commands: Any) -> None:
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
+    from exporter import migrate
+    from exporter.database import make_engine
+
     settings = _query_settings(args)
     url = settings.database.url
     migrate.upgrade(url, args.revision, redactor=settings.redaction.redactor)
@@ -137,6 +139,9 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_db_current(args: argparse.Namespace) -> int:
+    from exporter import migrate
+    from exporter.database import make_engine
+
     current = migrate.current_revision(make_engine(_query_settings(args).database.url))
     head = migrate.head_revision()
     state = "up to date" if current == head else f"behind, latest is {head}"
@@ -146,6 +151,8 @@ def run_db_current(args: argparse.Namespace) -> int:
 
 def run_db_redact(args: argparse.Namespace) -> int:
     """`db redact`: one transaction over every stored version and payload."""
+    from exporter import migrate
+    from exporter.database import make_engine, transaction
     from exporter.store import scrub_secrets
 
     settings = _query_settings(args)
@@ -158,6 +165,9 @@ def run_db_redact(args: argparse.Namespace) -> int:
 
 
 def run_db_downgrade(args: argparse.Namespace) -> int:
+    from exporter import migrate
+    from exporter.database import make_engine
+
     url = _query_settings(args).database.url
     migrate.downgrade(url, args.revision)
     print(f"database at revision {migrate.current_revision(make_engine(url)) or 'base'}")
@@ -181,7 +191,9 @@ def _add_sync(commands: Any) -> None:
 
 def run_sync(args: argparse.Namespace) -> int:
     """`sync`: one pass; credentials and schema are checked before any API call."""
+    from exporter import migrate
     from exporter.api.credentials import open_source
+    from exporter.database import make_engine
     from exporter.progress import FetchProgress
     from exporter.sync import sync_workspace
 
@@ -232,6 +244,7 @@ def _add_run(commands: Any) -> None:
 
 def run_daemon(args: argparse.Namespace) -> int:
     from exporter.daemon import Daemon, wait_for_database
+    from exporter.database import make_engine
 
     settings = _settings(args)
     if args.health_port is not None:
@@ -269,9 +282,11 @@ def _add_check(commands: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from exporter import migrate
     from exporter.api.credentials import describe_source, open_source
     from exporter.config import load_settings
     from exporter.config_file import resolve_config_path
+    from exporter.database import make_engine
 
     path = resolve_config_path(args.config)
     settings = load_settings(path)
@@ -342,7 +357,9 @@ def _add_lineage(commands: Any) -> None:
 def _query_engine(args: argparse.Namespace) -> Any:
     """The engine of `lineage` and `diff`, which read only the database URL of the
     configuration (its other sections are neither needed nor validated)."""
+    from exporter import migrate
     from exporter.config_file import database_url, resolve_config_path
+    from exporter.database import make_engine
 
     engine = make_engine(database_url(resolve_config_path(args.config)))
     migrate.require_current(engine)
@@ -397,18 +414,32 @@ def _add_diff(commands: Any) -> None:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    from exporter.changes import iter_diff
-
+    """`diff`: written as the database sends it (a week's 100,000s of changes are never all
+    held); as JSON, encoded by the database and read without SQLAlchemy."""
     now = datetime.now(UTC)
     start, end = parse_instant(args.start, now), parse_instant(args.end, now)
-    engine = _query_engine(args)
-    header = f"changes from {start.isoformat()} to {end.isoformat()}"
-    # Written as the database sends them: a week's 100,000s of changes are never all held.
-    with engine.connect() as conn:
-        changes = iter_diff(conn, start, end, args.workspace, live_only=args.live)
-        lines = render.change_lines(changes, args.format, header)
-        sys.stdout.writelines(line + "\n" for line in lines)
+    lines = (_json_diff if args.format == "json" else _text_diff)(args, start, end)
+    sys.stdout.writelines(line + "\n" for line in lines)
     return EXIT_OK
+
+
+def _json_diff(args: argparse.Namespace, start: datetime, end: datetime) -> Iterator[str]:
+    from exporter.changes_json import json_changes
+    from exporter.config_file import database_url, resolve_config_path
+    from exporter.dbapi import Connection
+
+    with Connection(database_url(resolve_config_path(args.config))) as conn:
+        conn.require_current()
+        yield from render.json_array(json_changes(conn, start, end, args.workspace, args.live))
+
+
+def _text_diff(args: argparse.Namespace, start: datetime, end: datetime) -> Iterator[str]:
+    from exporter.changes import iter_diff
+
+    header = f"changes from {start.isoformat()} to {end.isoformat()}"
+    with _query_engine(args).connect() as conn:
+        changes = iter_diff(conn, start, end, args.workspace, live_only=args.live)
+        yield from render.change_lines(changes, args.format, header)
 
 
 def _add_ui(commands: Any) -> None:
@@ -427,6 +458,8 @@ def _add_ui(commands: Any) -> None:
 
 def run_ui(args: argparse.Namespace) -> int:
     """`ui`: serve the explorer until Ctrl-C / SIGTERM."""
+    from exporter import migrate
+    from exporter.database import make_engine
     from exporter.web.server import Explorer
 
     settings = _query_settings(args)

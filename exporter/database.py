@@ -6,7 +6,6 @@ they start without the store's imports.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +16,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from exporter.changes_sql import SQLITE_JSON_EQUAL, same_json
 from exporter.errors import DataRefused, StoreError
-
-# SQLite compares JSON as text: this function tells whether two texts hold the same JSON (when
-# they differ only in the order of keys, say), as Python's comparison of the values would.
-SQLITE_JSON_EQUAL = "lineage_json_equal"
 
 # At most this many connections at once per sync: its lease, its transaction (begun by the
 # early stager while the fetch goes on), and a short query.
@@ -48,13 +44,6 @@ def make_engine(url: str, concurrent_syncs: int = 1) -> Engine:
             dbapi_connection.create_function(SQLITE_JSON_EQUAL, 2, same_json, deterministic=True)
 
     return engine
-
-
-def same_json(first: str | None, second: str | None) -> bool:
-    """Whether two JSON texts (or NULLs) hold equal values."""
-    if first is None or second is None:
-        return first is second
-    return bool(json.loads(first) == json.loads(second))
 
 
 @contextmanager

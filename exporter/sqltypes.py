@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Dialect, TypeDecorator
 
+from exporter import changes_sql
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in Python; timestamptz on PostgreSQL, naive-UTC text on SQLite."""
@@ -29,8 +31,5 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# SQLite's planner has no histograms: it takes `valid_from <= T` (an as-of question, true of half
-# a year's rows) for a selective range and would walk lineage through the time index instead of
-# the endpoint index. On SQLite the time indexes cover only queries that say this (always true)
-# term, as lineage_changes and `diff` do; PostgreSQL's planner needs no such help.
-TIME_INDEX_GUARD = "run_id IS NOT NULL"
+# Defined with the SQL it guards (a module without SQLAlchemy); its why is told there.
+TIME_INDEX_GUARD = changes_sql.TIME_INDEX_GUARD

@@ -40,7 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import JSON, String
 
 from exporter import store
-from exporter.database import SQLITE_JSON_EQUAL
+from exporter.changes_sql import SQLITE_JSON_EQUAL
 from exporter.history import Ranked
 from exporter.models import (
     Catalog,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 # Before anything imports alibabacloud_credentials (it reads its environment once, at import):
@@ -401,3 +403,27 @@ def assert_consistent(h: Harness) -> None:
     ]
     leftover = diff(merge(ranked), current)
     assert (leftover.rows_added, leftover.rows_closed) == (0, 0)
+
+
+def run_instants(h: Harness) -> list[datetime]:
+    """Each run's instant, the instants between them, a day before the first and a day after
+    the last."""
+    runs = [r[0] for r in h.rows("SELECT started_at FROM lineage_sync_runs ORDER BY run_id")]
+    if isinstance(runs[0], str):  # SQLite returns text from a view
+        runs = [datetime.fromisoformat(r + "+00:00") for r in runs]
+    between = [a + (b - a) / 2 for a, b in itertools.pairwise(runs)]
+    return sorted([*runs, *between, runs[0] - timedelta(days=1), runs[-1] + timedelta(days=1)])
+
+
+def churned_history(h: Harness) -> None:
+    """Runs with every kind of change: lineage churn, a job that fails, restarts, and a
+    deployment that goes away."""
+    assert h.sync() == 0
+    for step in range(4):
+        h.sim.world.advance(changes=5)
+        deployment = with_job(h.world)[step]
+        if step == 1:
+            h.world.set_status(deployment, "FAILED")
+        if step == 2:
+            h.world._add_job(deployment, f"job-restarted-{step}")
+        assert h.sync() == 0

@@ -5,40 +5,25 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import fields
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Harness, hashable, snapshot, with_job, write_config
+from conftest import (
+    Harness,
+    churned_history,
+    hashable,
+    run_instants,
+    snapshot,
+    write_config,
+)
 from sqlalchemy import text
 
 from exporter import changes as changes_module
 from exporter import migrate
-from exporter.changes import Change, _entity_changes_sql, diff, diff_snapshots
+from exporter.changes import Change, diff, diff_snapshots
 from exporter.changes import snapshot as snapshot_at
+from exporter.changes_sql import change_rows_sql
 from exporter.simulator import Simulator
-
-
-def _instants(h: Harness) -> list[datetime]:
-    runs = [r[0] for r in h.rows("SELECT started_at FROM lineage_sync_runs ORDER BY run_id")]
-    if isinstance(runs[0], str):  # SQLite returns text from a view
-        runs = [datetime.fromisoformat(r + "+00:00") for r in runs]
-    between = [a + (b - a) / 2 for a, b in itertools.pairwise(runs)]
-    return sorted([*runs, *between, runs[0] - timedelta(days=1), runs[-1] + timedelta(days=1)])
-
-
-def _history(h: Harness) -> None:
-    """Runs with every kind of change: lineage churn, a job that fails, restarts, and a
-    deployment that goes away."""
-    assert h.sync() == 0
-    for step in range(4):
-        h.sim.world.advance(changes=5)
-        deployment = with_job(h.world)[step]
-        if step == 1:
-            h.world.set_status(deployment, "FAILED")
-        if step == 2:
-            h.world._add_job(deployment, f"job-restarted-{step}")
-        assert h.sync() == 0
 
 
 def _as_compared(changes: list[object]) -> list[tuple[object, ...]]:
@@ -63,8 +48,8 @@ def test_a_windowed_diff_equals_comparing_two_snapshots(
 ) -> None:
     h = harness
     monkeypatch.setattr(changes_module, "STREAM_BATCH", 7)  # answers span several batches
-    _history(h)
-    instants = _instants(h)
+    churned_history(h)
+    instants = run_instants(h)
     compared = 0
     with h.engine.connect() as conn:
         for start, end in itertools.permutations(instants, 2):
@@ -87,8 +72,8 @@ def test_0009_up_and_down_keeps_every_answer(harness: Harness) -> None:
     """The feed (by run and by window) and every as-of answer are the same before and after the
     upgrade, and after going back."""
     h = harness
-    _history(h)
-    instants = _instants(h)
+    churned_history(h)
+    instants = run_instants(h)
     run_ids = [r[0] for r in h.rows("SELECT run_id FROM lineage_sync_runs ORDER BY run_id")]
 
     def answers() -> list[object]:
@@ -129,7 +114,7 @@ def test_each_run_counts_the_changes_its_feed_has(harness: Harness) -> None:
     """lineage_change_counts, written by each run, is the feed grouped by run, namespace, kind
     and change; a run that changed nothing has no counts."""
     h = harness
-    _history(h)
+    churned_history(h)
     assert h.sync() == 0  # nothing changed since the last run
     counts = sorted(map(hashable, h.rows(_COUNTS)))
     assert counts == sorted(map(hashable, h.rows(_FEED_COUNTS)))
@@ -140,14 +125,14 @@ def test_each_run_counts_the_changes_its_feed_has(harness: Harness) -> None:
     week = h.rows(
         "SELECT entity_kind, change, SUM(changes) FROM lineage_change_counts "
         "WHERE changed_at >= :a GROUP BY entity_kind, change",
-        a=_instants(h)[0],
+        a=run_instants(h)[0],
     )
     assert sum(int(n) for *_, n in week) == h.scalar("SELECT COUNT(*) FROM lineage_changes")
 
 
 def test_0010_counts_the_runs_recorded_before_it(harness: Harness) -> None:
     h = harness
-    _history(h)
+    churned_history(h)
     written = sorted(map(hashable, h.rows(_COUNTS)))
     h.engine.dispose()
     migrate.downgrade(h.url, "0009")
@@ -169,8 +154,8 @@ def test_sqlite_answers_the_feed_by_run_and_by_window_through_the_time_indexes(
     feed (and only the questions that say it). PostgreSQL's plans depend on the table sizes;
     bench/bench_history.py measures them on a year of history."""
     h = Harness(sim_env, sqlite_url, write_config(tmp_path / "c.toml", sim_env, sqlite_url))
-    _history(h)
-    instants = _instants(h)
+    churned_history(h)
+    instants = run_instants(h)
     questions = {
         "by run": ("SELECT * FROM lineage_changes WHERE run_id = 3", {}),
         "by window": (
@@ -189,7 +174,7 @@ def test_sqlite_answers_the_feed_by_run_and_by_window_through_the_time_indexes(
             # A predecessor is found by its end, not by walking its entity's versions (0010).
             assert "_fk=?) LEFT-JOIN" not in plan, plan
         for kind in ("column", "table", "job"):
-            sql = _entity_changes_sql(kind, False, "sqlite")
+            sql = change_rows_sql(kind, False, False, "sqlite")
             params = {"lo": instants[2], "hi": instants[4], "t1": instants[2], "t2": instants[4]}
             plan = "\n".join(
                 str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql), params)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from exporter.changes import TABLE_CHAIN
+from exporter.changes_sql import TABLE_CHAIN
 from exporter.query import Traversal, name_level, traverse
 from exporter.sqltypes import UtcDateTime
 

@@ -1,0 +1,40 @@
+"""`diff` as JSON encoded by the database: the same changes, in the same order, as
+`exporter.changes.iter_diff` makes into `Change` objects, each one text line (its `to_dict()`),
+read over a bare driver connection (`exporter.dbapi`). A week of changes is 100,000s of them:
+Python only passes their lines on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from exporter.changes_sql import ENTITY_KINDS, change_json_sql
+from exporter.dbapi import Connection
+
+# Lines fetched per round trip: a few MB.
+STREAM_BATCH = 5000
+
+
+def json_changes(
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    workspace_id: str | None = None,
+    live_only: bool = False,
+) -> Iterator[str]:
+    """Each change between `start` and `end` as one compact JSON object, kind by kind, each
+    kind in key order; the connection stays busy until the iterator is exhausted or closed."""
+    if start == end:
+        return
+    params = {
+        "lo": min(start, end),
+        "hi": max(start, end),
+        "t1": start,
+        "t2": end,
+        "ws": workspace_id,
+    }
+    for kind in ENTITY_KINDS:
+        sql = change_json_sql(kind, workspace_id is not None, live_only, start > end, conn.dialect)
+        for (line,) in conn.rows(sql, params, STREAM_BATCH):
+            yield line

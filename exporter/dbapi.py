@@ -1,0 +1,203 @@
+"""A bare driver connection (psycopg or sqlite3) for a query command whose start-up would be most
+of its time: `diff --format json` reads what the database encodes and writes it, and importing
+SQLAlchemy alone takes longer than the database's answer to a day's question.
+
+It reads the same URLs as the engine (`exporter.database.make_engine`): SQLAlchemy's form
+(`postgresql+psycopg://user:password@host:port/database?option=value`,
+`sqlite:///path/to/file.db`), its parts decoded as SQLAlchemy decodes them (a test compares the
+two on the URLs the README shows). SQL is written with named parameters (`:name`), as for
+SQLAlchemy's `text()`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote
+
+from exporter.changes_sql import SQLITE_JSON_EQUAL, same_json
+from exporter.errors import StoreError
+
+# The migration a query command needs (exporter.migrate.HEAD, which a test keeps equal).
+SCHEMA_REVISION = "0010"
+
+# SQLAlchemy's own pattern for a URL (sqlalchemy.engine.url._parse_url), so both read the
+# same parts of the same text.
+_URL = re.compile(
+    r"""(?P<name>[\w\+]+)://
+    (?:
+        (?P<username>[^:/]*)
+        (?::(?P<password>[^@]*))?
+    @)?
+    (?:
+        (?:
+            \[(?P<ipv6host>[^/\?]+)\] |
+            (?P<ipv4host>[^/:\?]+)
+        )?
+        (?::(?P<port>[^/\?]*))?
+    )?
+    (?:/(?P<database>[^\?]*))?
+    (?:\?(?P<query>.*))?
+    """,
+    re.X,
+)
+# A named parameter of `text()`: `:name`, not a cast's `::type`.
+_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """The parts of a database URL, decoded."""
+
+    backend: str  # postgresql or sqlite
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    query: dict[str, str] = field(default_factory=dict)
+
+
+def parse_url(url: str) -> DatabaseUrl:
+    """The parts of `url`; a StoreError when it is not a PostgreSQL or SQLite URL."""
+    match = _URL.match(url)
+    backend = match.group("name").split("+")[0] if match else ""
+    if match is None or backend not in ("postgresql", "sqlite"):
+        raise StoreError("database url must start with postgresql:// or sqlite://")
+    parts = match.groupdict()
+    query = {}
+    for pair in (parts["query"] or "").split("&"):
+        if pair:
+            key, _, value = pair.partition("=")
+            query[unquote(key)] = unquote(value)
+    port = parts["port"]
+    if port is not None and not port.isdigit():
+        raise StoreError(f"database url has an invalid port {port!r}")
+    return DatabaseUrl(
+        backend=backend,
+        username=unquote(parts["username"]) if parts["username"] is not None else None,
+        password=unquote(parts["password"]) if parts["password"] is not None else None,
+        host=parts["ipv6host"] or parts["ipv4host"],
+        port=int(port) if port else None,
+        database=parts["database"] or None,
+        query=query,
+    )
+
+
+class Connection:
+    """One driver connection that reads: rows of a query, streamed, and nothing else."""
+
+    def __init__(self, url: str) -> None:
+        parts = parse_url(url)
+        self.dialect = parts.backend
+        connect = _connect_postgresql if self.dialect == "postgresql" else _connect_sqlite
+        self._driver: Any  # psycopg's or sqlite3's connection
+        self._errors: _Errors  # what its driver raises
+        try:
+            self._driver, self._errors = connect(parts)
+        except Exception as exc:  # the driver's own error types; reported as the store's
+            raise StoreError(f"database unreachable: {type(exc).__name__}: {exc}") from exc
+
+    def rows(
+        self, sql: str, params: Mapping[str, Any], batch: int = 5000
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows of `sql` as the database sends them, `batch` at a time (a server-side
+        cursor on PostgreSQL); datetimes in `params` are bound as the schema stores them."""
+        bound = {name: self._bound(value) for name, value in params.items()}
+        try:
+            if self.dialect == "postgresql":
+                text = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
+                with self._driver.cursor(name="lineage_rows") as cursor:
+                    cursor.itersize = batch
+                    cursor.execute(text, bound)
+                    yield from cursor
+            else:
+                cursor = self._driver.execute(sql, bound)
+                while chunk := cursor.fetchmany(batch):
+                    yield from chunk
+        except self._errors as exc:
+            raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
+
+    def scalar(self, sql: str) -> Any:
+        """The first column of the first row of `sql`, or None."""
+        return next(iter(self.rows(sql, {}, batch=1)), (None,))[0]
+
+    def require_current(self) -> None:
+        """A StoreError telling the user to run `db upgrade` unless the schema is the one this
+        release reads (as exporter.migrate.require_current says it)."""
+        exists = (
+            "SELECT to_regclass('alembic_version') IS NOT NULL"
+            if self.dialect == "postgresql"
+            else "SELECT COUNT(*) FROM sqlite_master WHERE name = 'alembic_version'"
+        )
+        current = None  # no table: no migration ever ran
+        if self.scalar(exists):
+            current = self.scalar("SELECT version_num FROM alembic_version")
+        if current != SCHEMA_REVISION:
+            raise StoreError(
+                f"database schema is at revision {current or 'none'}, the exporter needs "
+                f"{SCHEMA_REVISION}: run `lineage-exporter db upgrade`"
+            )
+
+    def _bound(self, value: Any) -> Any:
+        """A datetime as exporter.sqltypes.UtcDateTime binds it: aware, and naive UTC text with
+        microseconds on SQLite."""
+        if not isinstance(value, datetime):
+            return value
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC timestamp is required")
+        if self.dialect == "sqlite":
+            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+_Errors = tuple[type[Exception], ...]
+
+
+def _connect_postgresql(parts: DatabaseUrl) -> tuple[Any, _Errors]:
+    """As SQLAlchemy's psycopg dialect connects: the URL's parts, then its query as options."""
+    import psycopg  # only here: a SQLite reader never pays for importing it
+
+    options: dict[str, Any] = {
+        "host": parts.host,
+        "port": parts.port,
+        "user": parts.username,
+        "password": parts.password,
+        "dbname": parts.database,
+    }
+    options = {key: value for key, value in options.items() if value is not None}
+    options.update(parts.query)
+    # A reader's queries take tenths of a second: compiling each one (PostgreSQL's JIT, about
+    # 35 ms a query over a year of history) costs more than it saves.
+    options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+    return psycopg.connect(**options), (psycopg.Error,)
+
+
+def _connect_sqlite(parts: DatabaseUrl) -> tuple[Any, _Errors]:
+    """The file the URL names (none: a new database in memory; `?uri=true`: a SQLite URI, as
+    SQLAlchemy reads it), waiting for a writer as the engine does, with the JSON comparison
+    the engine registers."""
+    database = parts.database or ":memory:"
+    uri = parts.query.get("uri") == "true"
+    if uri:
+        options = "&".join(f"{k}={v}" for k, v in parts.query.items() if k != "uri")
+        database = f"{database}?{options}" if options and "?" not in database else database
+    connection = sqlite3.connect(database, timeout=30, uri=uri)
+    connection.create_function(SQLITE_JSON_EQUAL, 2, same_json, deterministic=True)
+    return connection, (sqlite3.Error,)
