@@ -377,8 +377,8 @@ print(json.dumps([c.to_dict() for c in found], default=str))
             "2 snapshots", [sys.executable, "-c", two_snapshots, *iso]
         )
     asked["diff over a week: windowed (query)"] = diff_in_process
-    if at_head:
-        asked["diff over a week: JSON encoded by the database (query)"] = diff_encoded  # the CLI checks that the schema is current; the counts are 0010's
+    if at_head:  # the CLI checks that the schema is current; the counts are 0010's
+        asked["diff over a week: JSON encoded by the database (query)"] = diff_encoded
         asked["diff over a week: CLI (process)"] = lambda: in_child(
             "CLI", [*cli, "--from", iso[0], "--to", iso[1], "--format", "json"]
         )

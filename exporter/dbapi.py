@@ -24,7 +24,7 @@ from exporter.changes_sql import SQLITE_JSON_EQUAL, same_json
 from exporter.errors import StoreError
 
 # The migration a query command needs (exporter.migrate.HEAD, which a test keeps equal).
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 # SQLAlchemy's own pattern for a URL (sqlalchemy.engine.url._parse_url), so both read the
 # same parts of the same text.
