@@ -12,16 +12,17 @@ begins inside it). The answer is the same as comparing the two snapshots (tests 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
-
-from sqlalchemy import Connection, Row, bindparam, text
+from typing import TYPE_CHECKING, Any, Literal
 
 from exporter.changes_sql import ENTITY_KINDS, SNAPSHOT, change_rows_sql, key_width
 from exporter.collector import young_collections_only
-from exporter.sqltypes import UtcDateTime
+from exporter.dbapi import Connection as BareConnection
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a SQLAlchemy connection is given
+    from sqlalchemy import Connection
 
 Key = tuple[Any, ...]
 
@@ -72,6 +73,10 @@ def snapshot(
 ) -> Snapshot:
     """Everything that was valid at instant `at`, per entity kind; with `live_only`, only the
     edges whose carrying job was live at `at`."""
+    from sqlalchemy import bindparam, text
+
+    from exporter.sqltypes import UtcDateTime
+
     result: Snapshot = {}
     for kind, (view, key_sql, name_sql, attributes) in SNAPSHOT.items():
         columns = ", ".join(column for column, _ in attributes.values())
@@ -138,7 +143,7 @@ def diff_snapshots(before: Snapshot, after: Snapshot) -> list[Change]:
 
 
 def diff(
-    conn: Connection,
+    conn: Connection | BareConnection,
     start: datetime,
     end: datetime,
     workspace_id: str | None = None,
@@ -153,7 +158,7 @@ def diff(
 
 
 def iter_diff(
-    conn: Connection,
+    conn: Connection | BareConnection,
     start: datetime,
     end: datetime,
     workspace_id: str | None = None,
@@ -161,7 +166,8 @@ def iter_diff(
 ) -> Iterator[Change]:
     """`diff`'s changes one by one as the database sends them (kind by kind, each in key
     order), holding a batch of rows at a time: a writer's memory does not grow with the
-    answer. The connection stays busy until the iterator is exhausted or closed."""
+    answer. The connection (SQLAlchemy's, or a bare one: exporter.dbapi) stays busy until the
+    iterator is exhausted or closed."""
     if start == end:
         return
     lo, hi = min(start, end), max(start, end)
@@ -176,17 +182,19 @@ STREAM_BATCH = 5000
 
 
 def _kind_changes(
-    conn: Connection, kind: str, params: dict[str, Any], live_only: bool
+    conn: Connection | BareConnection, kind: str, params: dict[str, Any], live_only: bool
 ) -> Iterator[Change]:
     """The changes of one kind, in key order (the database sorts: keys are NOT NULL text,
     compared as code points as Python compares them)."""
-    dialect = conn.dialect.name
-    scoped = params["ws"] is not None
-    sql = change_rows_sql(kind, scoped, live_only, dialect)
+    dialect = conn.dialect if isinstance(conn, BareConnection) else conn.dialect.name
+    sql = change_rows_sql(kind, params["ws"] is not None, live_only, dialect)
     # An edge's rows are at the start, at the end; an entity's at the earlier, the later end.
     backwards = not kind.endswith("_edge") and params["t1"] > params["t2"]
-    times = [t for t in ("lo", "hi", "t1", "t2") if f":{t}" in sql]
-    statement = text(sql).bindparams(*(bindparam(t, type_=UtcDateTime) for t in times))
+    rows = (
+        conn.rows(sql, params, STREAM_BATCH)
+        if isinstance(conn, BareConnection)
+        else _sqlalchemy_rows(conn, sql, params)
+    )
     attributes = SNAPSHOT[kind][3]
     width = key_width(kind)
     names = list(attributes)
@@ -202,14 +210,13 @@ def _kind_changes(
         else [(name, typ) for name, (_, typ) in attributes.items() if typ != "text"]
     )
 
-    def values(row: Row[Any], at: slice) -> dict[str, Any]:
+    def values(row: Sequence[Any], at: slice) -> dict[str, Any]:
         found = dict(zip(names, row[at], strict=True))
         for name, typ in decoded:
             found[name] = _decode(found[name], typ)
         return found
 
-    batches = conn.execute(statement.execution_options(yield_per=STREAM_BATCH), params)
-    for row in (row for batch in batches.partitions(STREAM_BATCH) for row in batch):
+    for row in rows:
         old = values(row, old_at) if row[old_present] else None
         new = values(row, new_at) if row[new_present] else None
         if old is None:
@@ -221,6 +228,19 @@ def _kind_changes(
         else:
             change = "changed"
         yield Change(kind, row[0], row[1], row[width], change, old, new)
+
+
+def _sqlalchemy_rows(conn: Connection, sql: str, params: dict[str, Any]) -> Iterator[Sequence[Any]]:
+    """The rows of `sql`, STREAM_BATCH at a time (a server-side cursor on PostgreSQL)."""
+    from sqlalchemy import bindparam, text
+
+    from exporter.sqltypes import UtcDateTime
+
+    times = [t for t in ("lo", "hi", "t1", "t2") if f":{t}" in sql]
+    statement = text(sql).bindparams(*(bindparam(t, type_=UtcDateTime) for t in times))
+    batches = conn.execute(statement.execution_options(yield_per=STREAM_BATCH), params)
+    for batch in batches.partitions(STREAM_BATCH):
+        yield from batch
 
 
 def _sort_key(key: Key) -> tuple[str, ...]:

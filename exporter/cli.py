@@ -28,6 +28,7 @@ from exporter.questions import DIRECTIONS, parse_instant
 
 if TYPE_CHECKING:
     from exporter.config import Settings
+    from exporter.dbapi import Connection as BareConnection
 
 log = logging.getLogger("exporter")
 
@@ -425,11 +426,8 @@ def run_diff(args: argparse.Namespace) -> int:
 
 def _json_diff(args: argparse.Namespace, start: datetime, end: datetime) -> Iterator[str]:
     from exporter.changes_json import json_changes
-    from exporter.config_file import database_url, resolve_config_path
-    from exporter.dbapi import Connection
 
-    with Connection(database_url(resolve_config_path(args.config))) as conn:
-        conn.require_current()
+    with _bare_connection(args) as conn:
         yield from render.json_array(json_changes(conn, start, end, args.workspace, args.live))
 
 
@@ -437,9 +435,24 @@ def _text_diff(args: argparse.Namespace, start: datetime, end: datetime) -> Iter
     from exporter.changes import iter_diff
 
     header = f"changes from {start.isoformat()} to {end.isoformat()}"
-    with _query_engine(args).connect() as conn:
+    with _bare_connection(args) as conn:
         changes = iter_diff(conn, start, end, args.workspace, live_only=args.live)
         yield from render.change_lines(changes, args.format, header)
+
+
+def _bare_connection(args: argparse.Namespace) -> BareConnection:
+    """A driver connection (no SQLAlchemy) to the database of the configuration, its schema
+    checked: `diff` starts in a fifth of a second."""
+    from exporter.config_file import database_url, resolve_config_path
+    from exporter.dbapi import Connection
+
+    conn = Connection(database_url(resolve_config_path(args.config)))
+    try:
+        conn.require_current()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _add_ui(commands: Any) -> None:

@@ -1,5 +1,6 @@
-"""`diff` encoded by the database: the same changes as `exporter.changes.diff`, in the same
-order, each line the JSON of its `to_dict()`, on both databases."""
+"""`diff` over a bare driver connection, as changes and encoded by the database: the same
+changes as `exporter.changes.diff` over SQLAlchemy, in the same order (each line the JSON of
+its `to_dict()`), on both databases."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def test_the_database_encodes_what_diff_makes(
     with h.engine.connect() as conn, Connection(h.url) as bare:
         for start, end in itertools.permutations(instants, 2):
             made = [c.to_dict() for c in diff(conn, start, end, live_only=live_only)]
+            assert [c.to_dict() for c in diff(bare, start, end, live_only=live_only)] == made
             encoded = [json.loads(line) for line in json_changes(bare, start, end, None, live_only)]
             assert encoded == made, (start, end)
             compared += len(made)
