@@ -113,3 +113,25 @@ def test_diff_starts_without_sqlalchemy(sqlite_url: str, fmt: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() != ""
+
+
+def test_a_stream_left_early_leaves_the_connection_usable(db_url: str) -> None:
+    """`diff` piped into `head` stops reading: the next question on the connection still works."""
+    with Connection(db_url) as conn:
+        many = "SELECT s.status FROM live_job_statuses s, sync_runs, workspaces"
+        rows = conn.rows("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3", {}, batch=1)
+        assert next(rows) == (1,)
+        rows.close()
+        assert [row[0] for row in conn.rows("SELECT 42", {})] == [42]
+        assert list(conn.rows(many, {})) == []
+
+
+def test_a_postgresql_reader_plans_for_index_ranges(pg_url: str) -> None:
+    """Index reads priced as on SSD or cache, no JIT: READER_SETTINGS (a year at 10,000
+    deployments read its column versions whole otherwise)."""
+    with Connection(pg_url) as conn:
+        assert conn.scalar("SHOW jit") == "off"
+        assert float(conn.scalar("SHOW random_page_cost")) == 1.1
+    with Connection(pg_url + "?options=-c%20statement_timeout%3D5000") as conn:
+        assert conn.scalar("SHOW statement_timeout") == "5s"  # the URL's own options kept
+        assert conn.scalar("SHOW jit") == "off"
