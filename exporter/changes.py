@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from exporter.changes_sql import ENTITY_KINDS, SNAPSHOT, change_rows_sql, key_width
+from exporter.changes_sql import (
+    ENTITY_KINDS,
+    READER_SETTINGS,
+    SNAPSHOT,
+    change_rows_sql,
+    key_width,
+)
 from exporter.collector import young_collections_only
 from exporter.dbapi import Connection as BareConnection
 
@@ -167,11 +173,15 @@ def iter_diff(
     """`diff`'s changes one by one as the database sends them (kind by kind, each in key
     order), holding a batch of rows at a time: a writer's memory does not grow with the
     answer. The connection (SQLAlchemy's, or a bare one: exporter.dbapi) stays busy until the
-    iterator is exhausted or closed."""
+    iterator is exhausted or closed; on PostgreSQL, SQLAlchemy's keeps diff's planner settings
+    (changes_sql.READER_SETTINGS) until its transaction ends."""
     if start == end:
         return
     lo, hi = min(start, end), max(start, end)
     params = {"lo": lo, "hi": hi, "t1": start, "t2": end, "ws": workspace_id}
+    if not isinstance(conn, BareConnection) and conn.dialect.name == "postgresql":
+        for name, value in READER_SETTINGS.items():  # constants; until the caller's commit
+            conn.exec_driver_sql(f"SET LOCAL {name} = {value}")
     for kind in ENTITY_KINDS:
         yield from _kind_changes(conn, kind, params, live_only)
 

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
 
-from exporter.changes_sql import SQLITE_JSON_EQUAL, same_json
+from exporter.changes_sql import READER_SETTINGS, SQLITE_JSON_EQUAL, same_json
 from exporter.errors import StoreError
 
 # The migration a query command needs (exporter.migrate.HEAD, which a test keeps equal).
@@ -46,12 +46,6 @@ _URL = re.compile(
     """,
     re.X,
 )
-# How a reader's session plans on PostgreSQL. Its queries read ranges of the time indexes and
-# take tenths of a second: compiling each one (the JIT, about 35 ms a query) costs more than it
-# saves; and with the default random_page_cost (4, for spinning disks) the planner reads a
-# year of 10,000 deployments' column versions whole (15 GB, in parallel) rather than a week's
-# 330 MB through the index: 11.1 -> 6.5 s for the week's column changes.
-READER_SETTINGS = ("-c jit=off", "-c random_page_cost=1.1")
 # A named parameter of `text()`: `:name`, not a cast's `::type`.
 _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -201,7 +195,8 @@ def _connect_postgresql(parts: DatabaseUrl) -> tuple[Any, _Errors]:
     }
     options = {key: value for key, value in options.items() if value is not None}
     options.update(parts.query)
-    options["options"] = " ".join([options.get("options", ""), *READER_SETTINGS]).strip()
+    planned = [f"-c {name}={value}" for name, value in READER_SETTINGS.items()]
+    options["options"] = " ".join([options.get("options", ""), *planned]).strip()
     return psycopg.connect(**options), (psycopg.Error,)
 
 

@@ -127,8 +127,8 @@ def test_a_stream_left_early_leaves_the_connection_usable(db_url: str) -> None:
 
 
 def test_a_postgresql_reader_plans_for_index_ranges(pg_url: str) -> None:
-    """Index reads priced as on SSD or cache, no JIT: READER_SETTINGS (a year at 10,000
-    deployments read its column versions whole otherwise)."""
+    """Index reads priced as on SSD or cache, no JIT: changes_sql.READER_SETTINGS (a year at
+    10,000 deployments read its column versions whole otherwise)."""
     with Connection(pg_url) as conn:
         assert conn.scalar("SHOW jit") == "off"
         assert float(conn.scalar("SHOW random_page_cost")) == 1.1
