@@ -5,7 +5,7 @@ SQLAlchemy alone takes longer than the database's answer to a day's question.
 It reads the same URLs as the engine (`exporter.database.make_engine`): SQLAlchemy's form
 (`postgresql+psycopg://user:password@host:port/database?option=value`,
 `sqlite:///path/to/file.db`), its parts decoded as SQLAlchemy decodes them (a test compares the
-two on the URLs the README shows). SQL is written with named parameters (`:name`), as for
+two on URLs of every form). SQL is written with named parameters (`:name`), as for
 SQLAlchemy's `text()`.
 """
 
@@ -22,9 +22,7 @@ from urllib.parse import unquote
 
 from exporter.changes_sql import READER_SETTINGS, SQLITE_JSON_EQUAL, same_json
 from exporter.errors import StoreError
-
-# The migration a query command needs (exporter.migrate.HEAD, which a test keeps equal).
-SCHEMA_REVISION = "0011"
+from exporter.migrate import HEAD
 
 # SQLAlchemy's own pattern for a URL (sqlalchemy.engine.url._parse_url), so both read the
 # same parts of the same text.
@@ -150,10 +148,10 @@ class Connection:
         current = None  # no table: no migration ever ran
         if self.scalar(exists):
             current = self.scalar("SELECT version_num FROM alembic_version")
-        if current != SCHEMA_REVISION:
+        if current != HEAD:
             raise StoreError(
                 f"database schema is at revision {current or 'none'}, the exporter needs "
-                f"{SCHEMA_REVISION}: run `lineage-exporter db upgrade`"
+                f"{HEAD}: run `lineage-exporter db upgrade`"
             )
 
     def _bound(self, value: Any) -> Any:

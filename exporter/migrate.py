@@ -1,7 +1,9 @@
 """Schema management through Alembic: upgrade, downgrade, current revision, and a currency check.
 
 Alembic is imported only by what migrates: every query command checks the schema first, and
-importing Alembic would cost it a third of a second of start-up.
+importing Alembic would cost it a third of a second of start-up. SQLAlchemy is imported only by
+what asks the database through it: `diff`'s bare reader (exporter.dbapi) checks its revision
+against HEAD without it.
 """
 
 from __future__ import annotations
@@ -9,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
-
 from exporter.errors import StoreError
-from exporter.redact import Redactor
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Engine
+
+    from exporter.redact import Redactor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The newest revision in migrations/versions (a test checks that it is Alembic's head).
@@ -59,6 +60,9 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The database's revision, or None when no migration ever ran."""
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         with engine.connect() as connection:
             if not inspect(connection).has_table("alembic_version"):

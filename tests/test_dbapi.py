@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.engine import make_url
 
 from exporter import migrate
-from exporter.dbapi import SCHEMA_REVISION, Connection, parse_url
+from exporter.dbapi import Connection, parse_url
 from exporter.errors import StoreError
 from exporter.sqltypes import UtcDateTime
 
@@ -42,10 +42,6 @@ def test_a_url_has_the_parts_sqlalchemy_finds_in_it(url: str) -> None:
 def test_a_url_it_cannot_read_is_a_store_error(url: str) -> None:
     with pytest.raises(StoreError):
         parse_url(url)
-
-
-def test_it_reads_the_revision_the_migrations_make() -> None:
-    assert SCHEMA_REVISION == migrate.HEAD
 
 
 def test_instants_are_bound_as_the_schema_stores_them(db_url: str) -> None:
