@@ -131,3 +131,12 @@ def test_a_postgresql_reader_plans_for_index_ranges(pg_url: str) -> None:
     with Connection(pg_url + "?options=-c%20statement_timeout%3D5000") as conn:
         assert conn.scalar("SHOW statement_timeout") == "5s"  # the URL's own options kept
         assert conn.scalar("SHOW jit") == "off"
+
+
+def test_a_sqlite_uri_url_is_opened_as_sqlalchemy_opens_it(sqlite_url: str) -> None:
+    """`sqlite:///file:PATH?mode=ro&uri=true`: a read-only reader of the same file."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    with Connection(f"sqlite:///file:{path}?mode=ro&uri=true") as conn:
+        conn.require_current()
+        with pytest.raises(StoreError, match="readonly"):
+            list(conn.rows("INSERT INTO workspaces (id) VALUES ('w')", {}))
