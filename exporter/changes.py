@@ -23,6 +23,8 @@ from exporter.changes_sql import (
     SNAPSHOT,
     change_rows_sql,
     key_width,
+    namespace_order_sql,
+    ranks,
 )
 from exporter.collector import young_collections_only
 from exporter.dbapi import Connection as BareConnection
@@ -178,12 +180,17 @@ def iter_diff(
     if start == end:
         return
     lo, hi = min(start, end), max(start, end)
-    params = {"lo": lo, "hi": hi, "t1": start, "t2": end, "ws": workspace_id}
-    if not isinstance(conn, BareConnection) and conn.dialect.name == "postgresql":
-        for name, value in READER_SETTINGS.items():  # constants; until the caller's commit
-            conn.exec_driver_sql(f"SET LOCAL {name} = {value}")
+    params: dict[str, Any] = {"lo": lo, "hi": hi, "t1": start, "t2": end, "ws": workspace_id}
+    if isinstance(conn, BareConnection):
+        order = [row[0] for row in conn.rows(namespace_order_sql(conn.dialect), {})]
+    else:
+        order = list(conn.exec_driver_sql(namespace_order_sql(conn.dialect.name)).scalars())
+        if conn.dialect.name == "postgresql":
+            for name, value in READER_SETTINGS.items():  # constants; until the caller's commit
+                conn.exec_driver_sql(f"SET LOCAL {name} = {value}")
+    params.update(ranks(order))
     for kind in ENTITY_KINDS:
-        yield from _kind_changes(conn, kind, params, live_only)
+        yield from _kind_changes(conn, kind, params, live_only, len(order))
 
 
 # Rows fetched per round trip of a streamed diff: large enough that the round trips cost
@@ -192,12 +199,16 @@ STREAM_BATCH = 5000
 
 
 def _kind_changes(
-    conn: Connection | BareConnection, kind: str, params: dict[str, Any], live_only: bool
+    conn: Connection | BareConnection,
+    kind: str,
+    params: dict[str, Any],
+    live_only: bool,
+    namespaces: int,
 ) -> Iterator[Change]:
     """The changes of one kind, in key order (the database sorts: keys are NOT NULL text,
     compared as code points as Python compares them)."""
     dialect = conn.dialect if isinstance(conn, BareConnection) else conn.dialect.name
-    sql = change_rows_sql(kind, params["ws"] is not None, live_only, dialect)
+    sql = change_rows_sql(kind, params["ws"] is not None, live_only, dialect, namespaces)
     # An edge's rows are at the start, at the end; an entity's at the earlier, the later end.
     backwards = not kind.endswith("_edge") and params["t1"] > params["t2"]
     rows = (

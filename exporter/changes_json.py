@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from exporter.changes_sql import ENTITY_KINDS, change_json_sql
+from exporter.changes_sql import ENTITY_KINDS, change_json_sql, namespace_order_sql, ranks
 from exporter.dbapi import Connection
 
 # Lines fetched per round trip: a few MB.
@@ -27,14 +27,17 @@ def json_changes(
     kind in key order; the connection stays busy until the iterator is exhausted or closed."""
     if start == end:
         return
+    order = [row[0] for row in conn.rows(namespace_order_sql(conn.dialect), {})]
     params = {
         "lo": min(start, end),
         "hi": max(start, end),
         "t1": start,
         "t2": end,
         "ws": workspace_id,
+        **ranks(order),
     }
+    scoped, backwards = workspace_id is not None, start > end
     for kind in ENTITY_KINDS:
-        sql = change_json_sql(kind, workspace_id is not None, live_only, start > end, conn.dialect)
+        sql = change_json_sql(kind, scoped, live_only, backwards, conn.dialect, len(order))
         for (line,) in conn.rows(sql, params, STREAM_BATCH):
             yield line

@@ -174,8 +174,9 @@ def test_sqlite_answers_the_feed_by_run_and_by_window_through_the_time_indexes(
             # A predecessor is found by its end, not by walking its entity's versions (0010).
             assert "_fk=?) LEFT-JOIN" not in plan, plan
         for kind in ("column", "table", "job"):
-            sql = change_rows_sql(kind, False, False, "sqlite")
+            sql = change_rows_sql(kind, False, False, "sqlite", 1)
             params = {"lo": instants[2], "hi": instants[4], "t1": instants[2], "t2": instants[4]}
+            params["ns0"] = h.scalar("SELECT MIN(id) FROM namespaces")
             plan = "\n".join(
                 str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql), params)
             )
