@@ -207,8 +207,11 @@ def _kind_changes(
 ) -> Iterator[Change]:
     """The changes of one kind, in key order (the database sorts: keys are NOT NULL text,
     compared as code points as Python compares them)."""
-    dialect = conn.dialect if isinstance(conn, BareConnection) else conn.dialect.name
-    sql = change_rows_sql(kind, params["ws"] is not None, live_only, dialect, namespaces)
+    if isinstance(conn, BareConnection):
+        dialect, parallel = conn.dialect, conn.parallel
+    else:  # SQLAlchemy streams through a server-side cursor: never run in parallel
+        dialect, parallel = conn.dialect.name, False
+    sql = change_rows_sql(kind, params["ws"] is not None, live_only, dialect, namespaces, parallel)
     # An edge's rows are at the start, at the end; an entity's at the earlier, the later end.
     backwards = not kind.endswith("_edge") and params["t1"] > params["t2"]
     rows = (

@@ -38,6 +38,8 @@ def json_changes(
     }
     scoped, backwards = workspace_id is not None, start > end
     for kind in ENTITY_KINDS:
-        sql = change_json_sql(kind, scoped, live_only, backwards, conn.dialect, len(order))
+        sql = change_json_sql(
+            kind, scoped, live_only, backwards, conn.dialect, len(order), conn.parallel
+        )
         for (line,) in conn.rows(sql, params, STREAM_BATCH):
             yield line

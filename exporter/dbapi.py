@@ -119,13 +119,22 @@ class Connection:
         except self._errors as exc:
             raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
 
+    @property
+    def parallel(self) -> bool:
+        """Whether PostgreSQL may run this connection's reads in parallel: they are plain
+        queries streamed in chunks (libpq 17 and later), not server-side cursors, which it
+        never runs in parallel."""
+        if self.dialect != "postgresql":
+            return False
+        import psycopg
+
+        return bool(psycopg.pq.version() >= 170000)
+
     def _streamed(self, sql: str, params: dict[str, Any], batch: int) -> Iterator[tuple[Any, ...]]:
         """PostgreSQL's rows as it sends them: in chunks where libpq can (17 and later), with
         no round trip per batch (a server-side cursor waits for each FETCH); else through a
         server-side cursor, `batch` rows per FETCH."""
-        import psycopg
-
-        if psycopg.pq.version() >= 170000:
+        if self.parallel:
             yield from self._driver.cursor().stream(sql, params, size=batch)
             return
         with self._driver.cursor(name="lineage_rows") as cursor:
