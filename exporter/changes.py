@@ -22,10 +22,11 @@ from exporter.changes_sql import (
     READER_SETTINGS,
     SNAPSHOT,
     change_rows_sql,
+    diff_params,
     key_width,
     namespace_order_sql,
-    ranks,
 )
+from exporter.changes_sql import attributes as kind_attributes
 from exporter.collector import young_collections_only
 from exporter.dbapi import Connection as BareConnection
 
@@ -179,8 +180,6 @@ def iter_diff(
     (changes_sql.READER_SETTINGS) until its transaction ends."""
     if start == end:
         return
-    lo, hi = min(start, end), max(start, end)
-    params: dict[str, Any] = {"lo": lo, "hi": hi, "t1": start, "t2": end, "ws": workspace_id}
     if isinstance(conn, BareConnection):
         order = [row[0] for row in conn.rows(namespace_order_sql(conn.dialect), {})]
     else:
@@ -188,7 +187,7 @@ def iter_diff(
         if conn.dialect.name == "postgresql":
             for name, value in READER_SETTINGS.items():  # constants; until the caller's commit
                 conn.exec_driver_sql(f"SET LOCAL {name} = {value}")
-    params.update(ranks(order))
+    params = diff_params(start, end, workspace_id, order)
     for kind in ENTITY_KINDS:
         yield from _kind_changes(conn, kind, params, live_only, len(order))
 
@@ -207,19 +206,18 @@ def _kind_changes(
 ) -> Iterator[Change]:
     """The changes of one kind, in key order (the database sorts: keys are NOT NULL text,
     compared as code points as Python compares them)."""
+    scoped = params["ws"] is not None
     if isinstance(conn, BareConnection):
-        dialect, parallel = conn.dialect, conn.parallel
+        dialect = conn.dialect
+        sql = change_rows_sql(kind, scoped, live_only, dialect, namespaces, conn.parallel)
+        rows: Iterator[Sequence[Any]] = conn.rows(sql, params, STREAM_BATCH)
     else:  # SQLAlchemy streams through a server-side cursor: never run in parallel
-        dialect, parallel = conn.dialect.name, False
-    sql = change_rows_sql(kind, params["ws"] is not None, live_only, dialect, namespaces, parallel)
+        dialect = conn.dialect.name
+        sql = change_rows_sql(kind, scoped, live_only, dialect, namespaces)
+        rows = _sqlalchemy_rows(conn, sql, params)
     # An edge's rows are at the start, at the end; an entity's at the earlier, the later end.
     backwards = not kind.endswith("_edge") and params["t1"] > params["t2"]
-    rows = (
-        conn.rows(sql, params, STREAM_BATCH)
-        if isinstance(conn, BareConnection)
-        else _sqlalchemy_rows(conn, sql, params)
-    )
-    attributes = SNAPSHOT[kind][3]
+    attributes = kind_attributes(kind)
     width = key_width(kind)
     names = list(attributes)
     at_lo = slice(width + 1, width + 1 + len(names))  # each end's attributes

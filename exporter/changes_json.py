@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from exporter.changes_sql import ENTITY_KINDS, change_json_sql, namespace_order_sql, ranks
+from exporter.changes_sql import ENTITY_KINDS, change_json_sql, diff_params, namespace_order_sql
 from exporter.dbapi import Connection
 
 # Lines fetched per round trip: a few MB.
@@ -28,14 +28,7 @@ def json_changes(
     if start == end:
         return
     order = [row[0] for row in conn.rows(namespace_order_sql(conn.dialect), {})]
-    params = {
-        "lo": min(start, end),
-        "hi": max(start, end),
-        "t1": start,
-        "t2": end,
-        "ws": workspace_id,
-        **ranks(order),
-    }
+    params = diff_params(start, end, workspace_id, order)
     scoped, backwards = workspace_id is not None, start > end
     for kind in ENTITY_KINDS:
         sql = change_json_sql(

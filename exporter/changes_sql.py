@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 # SQLite's planner has no histograms: it takes `valid_from <= T` (an as-of question, true of half
 # a year's rows) for a selective range and would walk lineage through the time index instead of
@@ -129,7 +131,7 @@ def change_rows_sql(
     """Rows (workspace, namespace, key..., name, the attributes at each end, present at each
     end) of the entities of `kind` that differ between the two instants, in key order. An
     entity kind's ends are `lo` and `hi` (the earlier and the later instant); an edge kind's
-    are `t1` and `t2` (as asked). `namespaces`: how many the parameters of `ranks` rank.
+    are `t1` and `t2` (as asked). `namespaces`: how many namespaces `diff_params` ranks.
     `parallel`: read as a plain query, which PostgreSQL may run in parallel (not through a
     server-side cursor, which it never runs in parallel)."""
     body, keys, width = _body(kind, scoped, live_only, dialect, namespaces, parallel)
@@ -257,21 +259,31 @@ def _key_order(keys: int) -> str:
     return "ORDER BY q.rank, " + ", ".join(f"q.k{i}" for i in range(keys))
 
 
+def diff_params(
+    start: datetime, end: datetime, workspace_id: str | None, namespace_ids: list[int]
+) -> dict[str, Any]:
+    """The parameters of a diff's queries: its window (`lo`, `hi`), its ends as asked (`t1`,
+    `t2`), the workspace (`ws`) and the namespaces' ranks (`namespace_ids` in the order of
+    `namespace_order_sql`)."""
+    window = {"lo": min(start, end), "hi": max(start, end), "t1": start, "t2": end}
+    return {**window, "ws": workspace_id, **_ranks(namespace_ids)}
+
+
 def namespace_order_sql(dialect: str) -> str:
-    """The namespaces' IDs in the order Python gives (workspace ID, name): what `ranks` takes."""
+    """The namespaces' IDs in the order Python gives (workspace ID, name), for `diff_params`."""
     collate = _collate(dialect)
     return f"SELECT id FROM namespaces ORDER BY workspace_id{collate}, name{collate}"  # noqa: S608
 
 
-def ranks(namespace_ids: list[int]) -> dict[str, int]:
+def _ranks(namespace_ids: list[int]) -> dict[str, int]:
     """The parameters that give each namespace its rank (`:ns0`, `:ns1`, ... in order)."""
     return {f"ns{rank}": namespace_id for rank, namespace_id in enumerate(namespace_ids)}
 
 
 def _ranked_namespaces(dialect: str, namespaces: int) -> str:
     """A join giving each namespace `n` its rank `nr.rank` in the order Python gives (workspace
-    ID, name; `ranks`, asked first), and its workspace ID and name as JSON: a diff then sorts by
-    one integer, not by two strings that are equal in nearly every comparison (on PostgreSQL a
+    ID, name; bound by `diff_params`), and its workspace ID and name as JSON: a diff then sorts
+    by one integer, not by two strings that are equal in nearly every comparison (on PostgreSQL a
     week's column query: 0.6 -> 0.5 s). Plain expressions, not a window function: PostgreSQL
     may then run the whole query in parallel. A namespace made since the ranks were asked
     comes after the others."""

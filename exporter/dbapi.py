@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 from exporter.changes_sql import READER_SETTINGS, SQLITE_JSON_EQUAL, same_json
 from exporter.errors import StoreError
-from exporter.migrate import HEAD
+from exporter.migrate import require_head
 
 # SQLAlchemy's own pattern for a URL (sqlalchemy.engine.url._parse_url), so both read the
 # same parts of the same text.
@@ -157,11 +157,7 @@ class Connection:
         current = None  # no table: no migration ever ran
         if self.scalar(exists):
             current = self.scalar("SELECT version_num FROM alembic_version")
-        if current != HEAD:
-            raise StoreError(
-                f"database schema is at revision {current or 'none'}, the exporter needs "
-                f"{HEAD}: run `lineage-exporter db upgrade`"
-            )
+        require_head(current)
 
     def _bound(self, value: Any) -> Any:
         """A datetime as exporter.sqltypes.UtcDateTime binds it: aware, and naive UTC text with

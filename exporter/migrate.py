@@ -75,7 +75,12 @@ def current_revision(engine: Engine) -> str | None:
 
 def require_current(engine: Engine) -> None:
     """Raise a StoreError telling the user to run `db upgrade` when the schema is not at head."""
-    current = current_revision(engine)
+    require_head(current_revision(engine))
+
+
+def require_head(current: str | None) -> None:
+    """Raise a StoreError telling the user to run `db upgrade` unless `current` (a database's
+    revision, None when no migration ever ran) is HEAD."""
     if current != HEAD:
         raise StoreError(
             f"database schema is at revision {current or 'none'}, the exporter needs {HEAD}: "
