@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from exporter.api.client import FlinkClient
-from exporter.api.wire import Deployment, Job, LineageResponse
+from exporter.api.wire import Deployment, Job, LineageResponse, ListedDeployment
 from exporter.errors import ApiContext, ExporterError, FetchCancelled, PayloadError
 from exporter.storable import MAX_ID_BYTES, describe_too_long, too_long
 
@@ -30,7 +30,7 @@ class DeploymentFetch:
     """What the API said about one deployment in this pass."""
 
     namespace: str
-    deployment: Deployment
+    deployment: Deployment | ListedDeployment
     job: Job | None = None
     lineage: LineageResponse | None = None
     error: ExporterError | None = None
@@ -115,7 +115,7 @@ Digest = Callable[[DeploymentFetch], Any]
 
 
 def fetch_deployment(
-    client: FlinkClient, namespace: str, deployment: Deployment
+    client: FlinkClient, namespace: str, deployment: Deployment | ListedDeployment
 ) -> DeploymentFetch:
     """ListJobs, choose the newest instance, GetLineageInfo; any API failure is captured, and so
     is an ID too long to store (before any request for it)."""
@@ -151,9 +151,9 @@ def fetch_workspace(
 
     When `stop` is set, deployments not yet started are skipped with a FetchCancelled error.
     With `digest`, each successful fetch keeps `digest(fetch)` instead of its parsed lineage,
-    and its deployment and job without their undeclared fields (memory that would grow with
-    the workspace); an ExporterError raised by the digest (e.g. a payload of the wrong shape)
-    fails that job only.
+    each deployment is kept as listed (`ListedDeployment`) from its listing on, and a job as its
+    ID (memory that would grow with the workspace); an ExporterError raised by the digest (e.g.
+    a payload of the wrong shape) fails that job only.
     """
     names = namespaces or client.settings.namespaces
     results = [NamespaceFetch(ns) for ns in names]
@@ -162,13 +162,14 @@ def fetch_workspace(
     ) as pool:
 
         def fetch(namespace: str, deployment: Deployment) -> Future[DeploymentFetch]:
+            kept = deployment.listed() if digest is not None else deployment
             # Each task runs in a copy of the caller's context: log records keep the run's tags.
             return pool.submit(
                 copy_context().run,
                 _fetch_and_report,
                 client,
                 namespace,
-                deployment,
+                kept,
                 progress,
                 stop,
                 digest,
@@ -213,7 +214,7 @@ def _list_namespace(
 def _fetch_and_report(
     client: FlinkClient,
     namespace: str,
-    deployment: Deployment,
+    deployment: Deployment | ListedDeployment,
     progress: Progress | None,
     stop: StopSignal | None,
     digest: Digest | None,
@@ -224,12 +225,11 @@ def _fetch_and_report(
     try:
         fetched = fetch_deployment(client, namespace, deployment)
         if digest is not None and fetched.error is None:
-            # What a run keeps to its end: the digest (none without a job), the deployment's
-            # declared fields and the job's ID.
+            # What a run keeps to its end: the digest (none without a job), the deployment as
+            # listed and the job's ID.
             digested = digest(fetched) if fetched.succeeded else None
             fetched = replace(
                 fetched,
-                deployment=deployment.declared(),
                 job=fetched.job.identity() if fetched.job is not None else None,
                 lineage=None,
                 digest=digested,

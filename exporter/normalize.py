@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from exporter.api.wire import Deployment, LineageInfo, Node, Relation
+from exporter.api.wire import Deployment, LineageInfo, ListedDeployment, Node, Relation
 from exporter.errors import ApiContext, PayloadError
 from exporter.storable import MAX_ID_BYTES, MAX_NAME_BYTES, describe_too_long, too_long
 
@@ -107,7 +107,7 @@ def job_attributes(job: Mapping[str, Any], deployment: Mapping[str, Any]) -> Att
     }
 
 
-def deployment_attributes(deployment: Deployment, has_job: bool) -> Attrs:
+def deployment_attributes(deployment: Deployment | ListedDeployment, has_job: bool) -> Attrs:
     """A listed deployment's row (`lineage_deployments_*`): what ListDeployments says of it."""
     record = deployment.record()
     attrs = job_attributes({}, record)

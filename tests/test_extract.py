@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from exporter.api.wire import ListedDeployment
 from exporter.extract import DeploymentFetch, FetchCount, fetch_workspace
 from exporter.simulator import Simulator, World, WorldSize
 
@@ -65,7 +66,8 @@ class TestWithADigest:
         assert without_job and len(without_job) < len(kept)
         for fetched in kept:
             # Neither the configuration the API sends (artifact, flinkConf) nor the lineage.
-            assert fetched.deployment.model_extra == {} and fetched.lineage is None
+            assert isinstance(fetched.deployment, ListedDeployment) and fetched.lineage is None
+            assert b"artifact" not in fetched.deployment.packed_record
             if fetched.job is None:
                 assert fetched.digest is None and not fetched.succeeded
                 continue

@@ -8,6 +8,7 @@ have the documented shape, and a violation names the field.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar, cast
 
@@ -21,6 +22,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
+from pydantic_core import from_json, to_json
 
 from exporter.errors import ApiContext, PayloadError
 from exporter.storable import storable
@@ -102,17 +104,6 @@ class WireModel(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
-    def declared(self: W) -> W:
-        """This model without the fields it does not declare (a deployment's configuration, a
-        job's status details), nor do the models it holds: what a sync keeps of each deployment
-        until its end."""
-        values = {name: _declared(getattr(self, name)) for name in type(self).model_fields}
-        return cast(W, type(self).model_construct(self.model_fields_set, **values))
-
-
-def _declared(value: object) -> object:
-    return value.declared() if isinstance(value, WireModel) else value
-
 
 class Envelope(WireModel):
     """The common part of every API response."""
@@ -162,6 +153,26 @@ class Deployment(Authored):
         """What is kept of the deployment, as JSON: its declared fields. Never its
         configuration (`artifact` holds SQL text, `flinkConf` keys), which the API sends too."""
         return self.model_dump(mode="json", by_alias=True, include=set(type(self).model_fields))
+
+    def listed(self) -> ListedDeployment:
+        """What a sync keeps of this deployment to its end (see ListedDeployment)."""
+        return ListedDeployment(self.deployment_id, self.name, to_json(self.record()))
+
+
+@dataclass(frozen=True, slots=True)
+class ListedDeployment:
+    """A listed deployment as a sync holds it until the run's end: its ID, its name and its
+    record packed as JSON. One object and three values instead of a validated model with its
+    labels, target and times (about 3.5 KB of objects each, and twice that of memory once the
+    pages they came from are freed around them: 10,000 deployments held 73 MB)."""
+
+    deployment_id: str
+    name: str
+    packed_record: bytes
+
+    def record(self) -> dict[str, Any]:
+        """The deployment's record, as `Deployment.record` made it."""
+        return cast(dict[str, Any], from_json(self.packed_record))
 
 
 class DeploymentPage(Page):
