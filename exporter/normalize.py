@@ -190,7 +190,7 @@ def normalize(job: JobIdentity, lineage: LineageInfo) -> State:
     return state
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reports:
     """What one contribution's rows may share with another's, without its rows: its tables (a
     column's key begins with its table's) and the jobs its edges name (an edge's key ends with

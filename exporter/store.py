@@ -232,7 +232,7 @@ def fail_run(engine: Engine, run_id: int, finished_at: datetime, summary: str) -
 # -- contributions ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredContribution:
     namespace: str
     deployment_id: str

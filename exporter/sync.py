@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from exporter import database, store
 from exporter.api.client import FlinkClient
 from exporter.api.credentials import Credentials, CredentialSource, StaticSource, open_source
-from exporter.api.wire import LineageResponse, parse_body
+from exporter.api.wire import Job, LineageResponse, parse_body
 from exporter.collector import young_collections_only
 from exporter.config import RetentionSettings, WorkspaceSettings
 from exporter.early import EarlyStager, Staged
@@ -477,7 +477,7 @@ def _first_line(exc: BaseException) -> str:
     return text[:300]
 
 
-@dataclass
+@dataclass(slots=True)
 class Digested:
     """A successful fetch, digested in its fetch thread (the parsed response is not kept): a
     changed one as its rows and the payload to store, an unchanged one as what its rows may
@@ -784,7 +784,7 @@ def _context(workspace_id: str, fetched: DeploymentFetch) -> ApiContext:
 
 def stored_payload(fetched: DeploymentFetch) -> dict[str, Any]:
     """What is kept of a successful fetch: enough to audit it and to rebuild its rows."""
-    assert fetched.job is not None and fetched.lineage is not None
+    assert isinstance(fetched.job, Job) and fetched.lineage is not None
     return {
         "deployment_id": fetched.deployment.deployment_id,
         "deployment_name": fetched.deployment.name or fetched.job.deployment_name,

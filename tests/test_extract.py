@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from exporter.api.wire import ListedDeployment
+from exporter.api.wire import JobRef, ListedDeployment
 from exporter.extract import DeploymentFetch, FetchCount, fetch_workspace
 from exporter.simulator import Simulator, World, WorldSize
 
@@ -46,6 +46,23 @@ def test_full_fetch_of_a_simulated_workspace(make_client: Any, simulator: Simula
     assert len(seen.done) == seen.total == sum(len(r.deployments) for r in results)
 
 
+def test_deployments_keep_the_order_they_were_listed_in(make_client: Any) -> None:
+    client = make_client()
+    results = fetch_workspace(client)
+    for result in results:
+        listed = [d.deployment_id for d in client.list_deployments(result.namespace)]
+        assert [d.deployment.deployment_id for d in result.deployments] == listed
+
+
+def test_a_bug_in_a_fetch_thread_is_raised_not_lost(make_client: Any) -> None:
+    class Broken(ProgressRecorder):
+        def fetched(self, fetch: DeploymentFetch) -> None:
+            raise RuntimeError(f"progress broke on {fetch.deployment.deployment_id}")
+
+    with pytest.raises(RuntimeError, match="progress broke on"):
+        fetch_workspace(make_client(), progress=Broken())
+
+
 class TestWithADigest:
     @pytest.fixture
     def world(self) -> World:  # deployments with and without a job
@@ -73,7 +90,7 @@ class TestWithADigest:
                 continue
             assert fetched.succeeded and fetched.digest[0] == fetched.job.job_id
             assert fetched.digest[1] > 0
-            assert fetched.job.model_fields_set == {"job_id"} and fetched.job.status is None
+            assert fetched.job == JobRef(fetched.digest[0])
 
 
 def test_a_failing_job_and_a_failing_namespace_are_captured(
