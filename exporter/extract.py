@@ -18,7 +18,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from exporter.api.client import FlinkClient
-from exporter.api.wire import Deployment, Job, JobRef, LineageResponse, ListedDeployment
+from exporter.api.wire import (
+    Deployment,
+    Job,
+    JobRef,
+    LineageBody,
+    LineageResponse,
+    ListedDeployment,
+)
 from exporter.errors import ApiContext, ExporterError, FetchCancelled, PayloadError
 from exporter.storable import MAX_ID_BYTES, describe_too_long, too_long
 
@@ -32,7 +39,8 @@ class DeploymentFetch:
     namespace: str
     deployment: Deployment | ListedDeployment
     job: Job | JobRef | None = None
-    lineage: LineageResponse | None = None
+    # Validated, or with a digest its body (the digest validates what it needs)
+    lineage: LineageResponse | LineageBody | None = None
     error: ExporterError | None = None
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # What `digest` made of the lineage in the fetch thread; the parsed response is then dropped.
@@ -115,10 +123,14 @@ Digest = Callable[[DeploymentFetch], Any]
 
 
 def fetch_deployment(
-    client: FlinkClient, namespace: str, deployment: Deployment | ListedDeployment
+    client: FlinkClient,
+    namespace: str,
+    deployment: Deployment | ListedDeployment,
+    validate: bool = True,
 ) -> DeploymentFetch:
-    """ListJobs, choose the newest instance, GetLineageInfo; any API failure is captured, and so
-    is an ID too long to store (before any request for it)."""
+    """ListJobs, choose the newest instance, GetLineageInfo (its lineage validated, or with
+    `validate=False` left to the caller); any API failure is captured, and so is an ID too long
+    to store (before any request for it)."""
     name = deployment.name or None
     context = ApiContext(client.settings.id, namespace, deployment.deployment_id, None, name)
     try:
@@ -127,7 +139,9 @@ def fetch_deployment(
         if job is None:
             return DeploymentFetch(namespace, deployment)
         _check_id(job.job_id, replace(context, job=job.job_id), "ListJobs", "jobId")
-        lineage = client.get_lineage(namespace, deployment.deployment_id, job.job_id, name)
+        lineage = (client.get_lineage if validate else client.get_lineage_body)(
+            namespace, deployment.deployment_id, job.job_id, name
+        )
         return DeploymentFetch(namespace, deployment, job, lineage)
     except ExporterError as exc:
         log.warning("%s", exc)
@@ -155,7 +169,8 @@ def fetch_workspace(
     10,000 futures held 20 MB until the fetch ended.
 
     When `stop` is set, deployments not yet started are skipped with a FetchCancelled error.
-    With `digest`, each successful fetch keeps `digest(fetch)` instead of its parsed lineage,
+    With `digest`, each successful fetch keeps `digest(fetch)` instead of its lineage (which the
+    digest validates: `wire.LineageBody`),
     each deployment is kept as listed (`ListedDeployment`) from its listing on, and a job as its
     ID (memory that would grow with the workspace); an ExporterError raised by the digest (e.g.
     a payload of the wrong shape) fails that job only.
@@ -253,7 +268,7 @@ def _fetch_and_report(
         return DeploymentFetch(namespace, deployment, error=FetchCancelled("shutting down"))
     fetched = DeploymentFetch(namespace, deployment)
     try:
-        fetched = fetch_deployment(client, namespace, deployment)
+        fetched = fetch_deployment(client, namespace, deployment, validate=digest is None)
         if digest is not None and fetched.error is None:
             # What a run keeps to its end: the digest (none without a job), the deployment as
             # listed and the job's ID.

@@ -23,7 +23,14 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from exporter.api.wire import Deployment, LineageInfo, ListedDeployment, Node, Relation
+from exporter.api.wire import (
+    Deployment,
+    LineageInfo,
+    LineageTables,
+    ListedDeployment,
+    Node,
+    Relation,
+)
 from exporter.errors import ApiContext, PayloadError
 from exporter.storable import MAX_ID_BYTES, MAX_NAME_BYTES, describe_too_long, too_long
 
@@ -212,7 +219,7 @@ class Reports:
         )
 
 
-def reports(job: JobIdentity, lineage: LineageInfo) -> Reports:
+def reports(job: JobIdentity, lineage: LineageInfo | LineageTables) -> Reports:
     """`Reports.of_keys` of `normalize(job, lineage)`, at a fraction of its cost: what an
     unchanged contribution keeps instead of its rows."""
     tables = frozenset(

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from exporter import database, store
 from exporter.api.client import FlinkClient
 from exporter.api.credentials import Credentials, CredentialSource, StaticSource, open_source
-from exporter.api.wire import Job, LineageResponse, parse_body
+from exporter.api.wire import Job, LineageBody, LineageResponse, parse_body
 from exporter.collector import young_collections_only
 from exporter.config import RetentionSettings, WorkspaceSettings
 from exporter.early import EarlyStager, Staged
@@ -532,14 +532,17 @@ def digester(
         payload = stored_payload(fetched)
         hashed = payload_hash(payload)
         before = stored.get((fetched.namespace, fetched.deployment.deployment_id))
-        if before is not None and before.content_hash == hashed:  # checked when it was stored
-            assert fetched.lineage is not None and fetched.lineage.data is not None
+        context = _context(workspace_id, fetched)
+        body = fetched.lineage
+        assert body is not None
+        if before is not None and before.content_hash == hashed:  # validated when it was stored
             job = _job_identity(fetched.namespace, payload, with_attributes=False)
-            return Digested(
-                payload["job_id"], hashed, None, None, reports(job, fetched.lineage.data)
-            )
-        state = _normalize_payload(workspace_id, fetched.namespace, payload, fetched.lineage)
-        check_limits(state, _context(workspace_id, fetched))
+            tables = body.tables(context) if isinstance(body, LineageBody) else body.data
+            assert tables is not None
+            return Digested(payload["job_id"], hashed, None, None, reports(job, tables))
+        response = body.validated(context) if isinstance(body, LineageBody) else body
+        state = _normalize_payload(workspace_id, fetched.namespace, payload, response)
+        check_limits(state, context)
         packed = store.pack_payload(to_json(payload, inf_nan_mode="null"))
         digested = Digested(payload["job_id"], hashed, state, packed)
         on_change(_new_contribution(fetched, digested), digested)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from exporter.api.wire import LineageInfo
+from exporter.api.wire import LineageInfo, LineageTables
 from exporter.errors import ApiContext, PayloadError
 from exporter.normalize import (
     JobIdentity,
@@ -158,6 +158,44 @@ def test_what_an_unchanged_contribution_keeps_is_what_its_rows_would_share() -> 
     mine, theirs = reports(JOB, payload()), reports(JobIdentity("ns", "d", None, "j"), other_job)
     assert mine.overlaps(theirs)  # the catalog tables they both report
     assert not mine.overlaps(Reports(frozenset(), frozenset({"job-9"})))
+
+
+def test_an_unchanged_body_validated_for_its_tables_alone_reports_the_same() -> None:
+    """What a sync validates of an unchanged body (`LineageTables`) gives the same `reports` as
+    the whole validation, stray whitespace in edge job IDs, numbers as IDs and nulls included."""
+    world = World("ws", seed=5, size=WorldSize(namespaces=2, deployments_per_namespace=8))
+    bodies: list[tuple[JobIdentity, dict[str, Any]]] = [
+        (JOB, payload().model_dump(by_alias=True)),
+        (
+            JOB,
+            {
+                "nodes": [
+                    {
+                        "catalogName": "c",
+                        "databaseName": "d",
+                        "isTemporary": "true",
+                        "tables": [{"tableName": "t", "columns": None}],
+                    },
+                    {"catalogName": "c", "databaseName": "d", "tables": None},
+                ],
+                "edges": {
+                    "tableLineage": [{"source": "a", "destination": "b", "jobId": " job-9 "}],
+                    "columnLineage": [{"source": "a", "destination": "b", "jobId": 42}],
+                },
+            },
+        ),
+    ]
+    for namespace, ns in world.namespaces.items():
+        for deployment in ns.deployments.values():
+            for job in deployment.jobs:
+                identity = JobIdentity(namespace, deployment.id, None, job.id)
+                bodies.append((identity, world.lineage(namespace, deployment, job.id)))
+    for job, body in bodies:
+        whole = reports(job, LineageInfo.model_validate(body))
+        assert reports(job, LineageTables.model_validate(body)) == whole, job
+    assert reports(JOB, LineageTables.model_validate(bodies[1][1])) == Reports(
+        frozenset({("ns", "c", "d", "t", "dep-1")}), frozenset({"job-9", "42"})
+    )
 
 
 def test_same_payload_same_rows() -> None:

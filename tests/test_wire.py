@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from exporter.api.wire import DeploymentPage, JobPage, JobRef, LineageResponse, parse_body
+from exporter.api.wire import (
+    DeploymentPage,
+    JobPage,
+    JobRef,
+    LineageBody,
+    LineageInfo,
+    LineageResponse,
+    parse_body,
+)
 from exporter.errors import ApiContext, PayloadError
 
 CONTEXT = ApiContext("ws-1", "ns-1", "dep-1", "job-1")
@@ -144,3 +152,29 @@ def test_wrong_shapes_name_the_field_and_the_job(data: object, field: str) -> No
 def test_a_body_that_is_not_an_object_is_a_clear_error() -> None:
     with pytest.raises(PayloadError, match=r"expected a JSON object, got list"):
         parse_body(LineageResponse, [1, 2], CONTEXT, "GetLineageInfo")
+
+
+class TestALineageBodyLeftToValidate:
+    def body(self, data: object) -> LineageBody:
+        raw = {"success": True, "requestId": "r", "data": data}
+        return parse_body(LineageBody, raw, CONTEXT, "GetLineageInfo")
+
+    def test_its_data_is_the_body_as_sent(self) -> None:
+        data = {"nodes": [{"catalogName": "c", "databaseName": "d", "tables": []}]}
+        body = self.body(data)
+        assert body.data is data and body.raw["data"] is data
+        assert body.validated(CONTEXT).data == LineageInfo.model_validate(data)
+
+    def test_data_that_is_not_an_object_is_refused_naming_it(self) -> None:
+        with pytest.raises(PayloadError) as caught:
+            self.body([1, 2])
+        assert caught.value.field == "data" and "dictionary" in str(caught.value)
+
+    def test_a_bad_field_is_named_by_the_whole_validation(self) -> None:
+        data = {"nodes": [{"catalogName": "c", "databaseName": "d", "tables": [{"columns": 3}]}]}
+        with pytest.raises(PayloadError) as whole:
+            self.body(data).validated(CONTEXT)
+        with pytest.raises(PayloadError) as tables:
+            self.body(data).tables(CONTEXT)
+        assert tables.value.field == whole.value.field == "data.nodes.0.tables.0.tableName"
+        assert str(tables.value) == str(whole.value)

@@ -30,6 +30,7 @@ from exporter.api.wire import (
     Envelope,
     Job,
     JobPage,
+    LineageBody,
     LineageResponse,
     Page,
     parse_body,
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=Page)
 E = TypeVar("E", bound=Envelope)
+L = TypeVar("L", LineageResponse, LineageBody)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PAGE_SIZE = 100
@@ -244,6 +246,26 @@ class FlinkClient:
         deployment_name: str | None = None,
     ) -> LineageResponse:
         """The lineage of one job instance (idType JOB, direction BOTH)."""
+        return self._lineage(LineageResponse, namespace, deployment_id, job_id, deployment_name)
+
+    def get_lineage_body(
+        self,
+        namespace: str,
+        deployment_id: str,
+        job_id: str,
+        deployment_name: str | None = None,
+    ) -> LineageBody:
+        """`get_lineage` with the lineage left to validate (see `wire.LineageBody`)."""
+        return self._lineage(LineageBody, namespace, deployment_id, job_id, deployment_name)
+
+    def _lineage(
+        self,
+        model: type[L],
+        namespace: str,
+        deployment_id: str,
+        job_id: str,
+        deployment_name: str | None,
+    ) -> L:
         context = ApiContext(self.settings.id, namespace, deployment_id, job_id, deployment_name)
         body = {
             "id": job_id,
@@ -259,7 +281,7 @@ class FlinkClient:
             "POST",
             "/meta/v2/lineage",
             context,
-            LineageResponse,
+            model,
             body=body,
             # Connector credentials in `with` options go no further than this.
             clean=self._redactor.lineage_body,
