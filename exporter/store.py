@@ -399,27 +399,44 @@ def load_current(
 ) -> CurrentState:
     """Every current version of the workspace, keyed like `normalize` keys its rows.
 
-    With `only`, just the versions of those keys: they are looked up by an indexed part of the
-    key (table name, deployment ID, edge source), then matched exactly.
+    With `only`, just the versions of those keys: the keys are written to a temporary table and
+    joined to the entities by their whole natural key (the entities' unique indexes), so a
+    run reads the versions it compares and no others.
     """
     current: CurrentState = {kind: {} for kind in KINDS}
-    for kind, query, width, lookup in _current_queries(workspace_id):
+    for kind, query, width in _current_queries(workspace_id):
         names, end = ATTRS[kind], 1 + width
-        if only is None:
-            # A comprehension over plain tuples: this runs once per current row of the workspace.
-            current[kind] = {
-                _interned(row[1:end]): (row[0], dict(zip(names, row[end:], strict=True)))
-                for row in conn.execute(query)
-            }
-            continue
-        wanted = only[kind]
-        column, part = lookup
-        for chunk in _chunks(sorted({key[part] for key in wanted})):
-            for row in conn.execute(query.where(column.in_(chunk))):
-                key = _interned(row[1:end])
-                if key in wanted:
-                    current[kind][key] = (row[0], dict(zip(names, row[end:], strict=True)))
+        if only is not None:
+            query = _of_keys(conn, kind, query, width, only[kind])
+        # A comprehension over plain tuples: this runs once per current row it reads.
+        current[kind] = {
+            _interned(row[1:end]): (row[0], dict(zip(names, row[end:], strict=True)))
+            for row in conn.execute(query)
+        }
     return current
+
+
+def _of_keys(conn: Connection, kind: str, query: Select[Any], width: int, keys: set[Key]) -> Any:
+    """`query` (from `_current_queries`) narrowed to the rows of these natural keys."""
+    wanted = _WANTED[kind]
+    empty_scratch(conn, wanted)
+    insert_tuples(conn, wanted, list(wanted.columns), sorted(keys))
+    if conn.dialect.name == "postgresql":  # temporary tables are never analyzed otherwise
+        conn.exec_driver_sql(f"ANALYZE {wanted.name}")
+    key_columns = list(query.selected_columns)[1 : 1 + width]
+    same = [ours == theirs for ours, theirs in zip(key_columns, wanted.columns, strict=True)]
+    return query.join(wanted, and_(*same))  # (the keys are distinct: one row per version)
+
+
+def _wanted_table(kind: str, width: int) -> SqlTable:
+    """A temporary table of the natural keys of one kind a keyed diff compares."""
+    return SqlTable(
+        f"wanted_{kind}",
+        MetaData(),
+        *(SqlColumn(f"part_{i}", Text) for i in range(width)),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
 
 
 def _interned(key: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -436,9 +453,8 @@ ATTRS: dict[str, tuple[str, ...]] = {
 }
 
 
-# Per kind: the query, how many key columns follow the version id, and the indexed column (with
-# its position in the key) that finds a given key's rows.
-_CurrentQuery = tuple[str, Select[Any], int, tuple[Any, int]]
+# Per kind: the query, and how many key columns follow the version id.
+_CurrentQuery = tuple[str, Select[Any], int]
 
 
 def _current_queries(workspace_id: str) -> list[_CurrentQuery]:
@@ -481,9 +497,9 @@ def _current_queries(workspace_id: str) -> list[_CurrentQuery]:
         .where(in_workspace, JobVersion.valid_to.is_(None))
     )
     queries: list[_CurrentQuery] = [
-        ("tables", tables, 5, (Table.name, 3)),
-        ("columns", columns, 6, (Table.name, 3)),
-        ("jobs", jobs, 2, (Deployment.deployment_id, 1)),
+        ("tables", tables, 5),
+        ("columns", columns, 6),
+        ("jobs", jobs, 2),
     ]
     for kind, edge, version in (
         ("table_edges", TableEdge, TableEdgeVersion),
@@ -499,7 +515,6 @@ def _current_queries(workspace_id: str) -> list[_CurrentQuery]:
                     .where(in_workspace, version.valid_to.is_(None))
                 ),
                 6,
-                (edge.source_name, 1),
             )
         )
     return queries
@@ -513,6 +528,9 @@ def _edge_key_columns(edge: type[TableEdge] | type[ColumnEdge]) -> tuple[Any, ..
         edge.destination_owner,
         edge.job_id,
     )
+
+
+_WANTED = {kind: _wanted_table(kind, width) for kind, _, width in _current_queries("")}
 
 
 # -- applying changes -----------------------------------------------------------------

@@ -118,6 +118,29 @@ def test_apply_changes_closes_and_opens_in_one_call(engine: Engine) -> None:
     assert count(engine, "SELECT COUNT(*) FROM column_versions WHERE valid_to IS NOT NULL") == 1
 
 
+def test_current_versions_of_given_keys_are_those_keys_exactly(engine: Engine) -> None:
+    """A keyed diff reads the versions of its keys and no others: not a column of another
+    table or owner of the same name, nor an edge that shares its source."""
+    rows = opened(["a", "b"], [("s", "x"), ("s", "y"), ("t", "x")])
+    rows["columns"].append(((NS, "cat", "db", "t", "dep-9", "a"), dict(COLUMN)))  # its owner's
+    rows["columns"].append(((NS, "cat", "db", "u", "", "a"), dict(COLUMN)))
+    run_id, now = store.start_run(engine, WS, datetime(2026, 1, 1, tzinfo=UTC))
+    with database.transaction(engine) as conn:
+        store.open_versions(conn, WS, run_id, now, rows)  # type: ignore[arg-type]
+    wanted = {kind: set() for kind in KINDS}
+    wanted["columns"] = {(NS, "cat", "db", "t", "", "a"), (NS, "cat", "db", "t", "", "zz")}
+    wanted["column_edges"] = {(NS, "s", "", "y", "", "job-1")}
+    with engine.connect() as conn:
+        everything = store.load_current(conn, WS)
+        chosen = store.load_current(conn, WS, only=wanted)
+        again = store.load_current(conn, WS, only=wanted)  # its scratch tables reused
+    assert len(everything["columns"]) == 4 and len(everything["column_edges"]) == 3
+    for kind in KINDS:
+        expected = {key: everything[kind][key] for key in wanted[kind] if key in everything[kind]}
+        assert chosen[kind] == again[kind] == expected, kind
+    assert set(chosen["columns"]) == {(NS, "cat", "db", "t", "", "a")}
+
+
 def test_a_packed_payload_is_its_text_again_and_much_smaller() -> None:
     text = json.dumps({"lineage": [{"table": f"t_{i}", "note": "naïve ✓"} for i in range(500)]})
     packed = store.pack_payload(text.encode())
