@@ -831,11 +831,11 @@ DEPLOYMENT_ATTRS = (
 )
 
 
-def load_current_deployments(
+def current_deployments(
     conn: Connection, workspace_id: str, namespaces: Iterable[str]
-) -> dict[tuple[str, str], tuple[int, Attrs]]:
-    """(namespace, deployment_id) -> (version id, attributes) of the namespaces' listed
-    deployments, as stored."""
+) -> Iterator[tuple[tuple[str, str], int, Attrs]]:
+    """((namespace, deployment_id), version id, attributes) of the namespaces' listed
+    deployments as stored, one at a time."""
     query = (
         select(
             DeploymentVersion.id,
@@ -851,10 +851,8 @@ def load_current_deployments(
             DeploymentVersion.valid_to.is_(None),
         )
     )
-    return {
-        (row[1], row[2]): (row[0], dict(zip(DEPLOYMENT_ATTRS, row[3:], strict=True)))
-        for row in conn.execute(query)
-    }
+    for row in conn.execute(query):
+        yield (row[1], row[2]), row[0], dict(zip(DEPLOYMENT_ATTRS, row[3:], strict=True))
 
 
 def apply_deployment_changes(

@@ -49,7 +49,7 @@ from exporter.extract import (
     fetch_workspace,
 )
 from exporter.failures import JobFailure, culprits, failures_of
-from exporter.history import Ranked, diff, diff_rows, keys_of, merge, restrict
+from exporter.history import Ranked, diff, diff_made_rows, keys_of, merge, restrict
 from exporter.lease import workspace_lease
 from exporter.logs import run_context
 from exporter.normalize import (
@@ -615,15 +615,14 @@ def _write_deployments(
     """Every listed deployment's row, with or without a job. A namespace whose listing failed,
     and a deployment whose fetch failed, keep theirs (a failed fetch changes no history)."""
     listed = [r for r in results if r.listed]
-    wanted = {
-        (r.namespace, d.deployment.deployment_id): deployment_attributes(d.deployment, d.has_job)
-        for r in listed
-        for d in r.deployments
-        if d.error is None
-    }
-    failed = {(r.namespace, d.deployment.deployment_id) for r in listed for d in r.failed}
-    stored = store.load_current_deployments(conn, workspace_id, [r.namespace for r in listed])
-    opened, closed = diff_rows(wanted, {k: v for k, v in stored.items() if k not in failed})
+    wanted = {(r.namespace, d.deployment.deployment_id): d for r in listed for d in r.deployments}
+    failed = {key for key, d in wanted.items() if d.error is not None}
+    stored = store.current_deployments(conn, workspace_id, [r.namespace for r in listed])
+    opened, closed = diff_made_rows(
+        {key: d for key, d in wanted.items() if key not in failed},
+        lambda d: deployment_attributes(d.deployment, d.has_job),
+        (row for row in stored if row[0] not in failed),
+    )
     store.apply_deployment_changes(conn, workspace_id, run_id, now, opened, closed)
     summary.deployment_changes = (len(opened), len(closed))
 

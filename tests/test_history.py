@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
-from exporter.history import Ranked, diff, keys_of, merge, restrict
+from exporter.history import Ranked, diff, diff_made_rows, diff_rows, keys_of, merge, restrict
 from exporter.normalize import State
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -64,3 +65,22 @@ def test_a_diff_restricted_to_some_keys_leaves_the_others_alone() -> None:
     changes = diff(restrict(wanted, affected), restricted_current)
     assert changes.closed["tables"] == [1]
     assert changes.opened["tables"] == [(("changed",), {"x": 2})]
+
+
+def test_rows_made_one_at_a_time_diff_as_rows_held_whole() -> None:
+    rng = random.Random(11)
+    for _ in range(200):
+        keys = [(f"ns{rng.randrange(2)}", f"d{i}") for i in range(rng.randrange(12))]
+        wanted = {key: rng.randrange(3) for key in keys if rng.random() < 0.7}
+        stored = {
+            key: (version, {"v": rng.randrange(3)})
+            for version, key in enumerate(keys)
+            if rng.random() < 0.7
+        }
+        made = diff_made_rows(
+            wanted,
+            lambda value: {"v": value},
+            ((key, version, attrs) for key, (version, attrs) in stored.items()),
+        )
+        whole = diff_rows({key: {"v": value} for key, value in wanted.items()}, stored)
+        assert sorted(made[0]) == sorted(whole[0]) and sorted(made[1]) == sorted(whole[1])
