@@ -16,9 +16,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any, TypeVar
 
 from pydantic_core import to_json
@@ -81,6 +82,8 @@ FEW_CHANGES = 10
 FEW_CHANGES_SHARE = 0.5
 # Contributions staged at a time from stored payloads (each is about 34 KB of JSON on average).
 STAGE_BATCH = 100
+# Stored payloads a keyed diff loads at a time.
+REMADE_BATCH = 25
 
 
 class SyncInterrupted(ExporterError):
@@ -646,9 +649,7 @@ def _write_keyed(
     # reported before.
     replaced = {_key(f) for f, _ in changed} & stored.keys()
     gone = plan.removed | replaced
-    with_payload = store.live_contributions(conn, workspace_id, with_payload_for=plan.kept | gone)
-    before = [with_payload[key] for key in sorted(gone)]
-    affected = _affected(workspace_id, changed, before)
+    affected = _affected(workspace_id, changed, _loaded(conn, workspace_id, stored, gone))
     if affected is None:  # a payload stored by an older version: compare everything
         _write_whole(conn, workspace_id, run_id, now, plan, stored, summary, None)
         return
@@ -664,19 +665,20 @@ def _write_keyed(
         if d.payload is None
         and (f.digest.reports.overlaps(reach) or stored[_key(f)].fetched_at >= now)
     ]
-    keys = {_key(f) for f in unchanged}
-    remade = store.with_payloads(conn, workspace_id, stored, keys)  # `stored` lists them all
-    # An unchanged contribution ranks by when its content last changed, so attributes that
-    # several jobs report do not flip between them from run to run.
-    ranked = [Ranked(now, _key(f)[1], _state_of(workspace_id, f)) for f, _ in changed]
-    for key, contribution in [
-        *((key, with_payload[key]) for key in sorted(plan.kept)),
-        *((key, remade[key]) for key in sorted(keys)),
-    ]:
-        state = _stored_state(workspace_id, contribution)
-        ranked.append(Ranked(contribution.fetched_at, key[1], state))
+    # Each contribution keeps just its rows of the affected keys (merging them is merging all
+    # and then keeping those), so a run holds what it compares, not every payload that shares
+    # a table with a change.
+    ranked = [
+        Ranked(now, _key(f)[1], restrict(_state_of(workspace_id, f), affected)) for f, _ in changed
+    ]
+    remade = plan.kept | {_key(f) for f in unchanged}
+    for contribution in _loaded(conn, workspace_id, stored, remade):
+        # An unchanged contribution ranks by when its content last changed, so attributes
+        # that several jobs report do not flip between them from run to run.
+        state = restrict(_stored_state(workspace_id, contribution), affected)
+        ranked.append(Ranked(contribution.fetched_at, contribution.deployment_id, state))
     current_rows = store.load_current(conn, workspace_id, only=affected)
-    changes = diff(restrict(merge(ranked), affected), current_rows)
+    changes = diff(merge(ranked), current_rows)
     store.apply_changes(conn, workspace_id, run_id, now, changes)
     store.refresh_statistics(conn, changes.rows_added)
     new = [_new_contribution(f, d) for f, d in changed]
@@ -723,8 +725,18 @@ def _write_whole(
 T = TypeVar("T")
 
 
-def _batches(items: Sequence[T]) -> list[Sequence[T]]:
-    return [items[i : i + STAGE_BATCH] for i in range(0, len(items), STAGE_BATCH)]
+def _batches(items: Sequence[T], size: int = STAGE_BATCH) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _loaded(
+    conn: Any, workspace_id: str, stored: dict[Key2, store.StoredContribution], keys: set[Key2]
+) -> Iterator[store.StoredContribution]:
+    """The stored contributions of `keys` with their payloads, loaded REMADE_BATCH at a time
+    (a parsed payload holds about 0.5 MB)."""
+    for batch in _batches(sorted(keys), REMADE_BATCH):
+        loaded = store.with_payloads(conn, workspace_id, stored, set(batch))
+        yield from (loaded[key] for key in batch)
 
 
 def _state_of(workspace_id: str, fetched: DeploymentFetch) -> State:
@@ -751,19 +763,19 @@ def _new_contribution(fetched: DeploymentFetch, digested: Digested) -> store.New
 def _affected(
     workspace_id: str,
     changed: list[tuple[DeploymentFetch, Digested]],
-    before: list[store.StoredContribution],
+    before: Iterable[store.StoredContribution],
 ) -> dict[str, set[Key]] | None:
     """The keys a diff of this run's changes must compare, or None for the whole state.
 
     Only keys that a changed or removed contribution reports, now or `before`, can differ:
     every other key is reported by the same unchanged contributions as when it was written.
     """
+    old = (_stored_state(workspace_id, contribution) for contribution in before)
     try:
-        old = [_stored_state(workspace_id, contribution) for contribution in before]
+        return keys_of(chain((d.state for _, d in changed if d.state is not None), old))
     except ExporterError as exc:  # a payload stored by an older version: compare everything
         log.info("workspace %s: diffing the whole state: %s", workspace_id, exc)
         return None
-    return keys_of([d.state for _, d in changed if d.state is not None] + old)
 
 
 def _stored_state(workspace_id: str, contribution: store.StoredContribution) -> State:
