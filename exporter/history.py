@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from exporter.normalize import KINDS, Attrs, Key, State
 
@@ -96,17 +96,13 @@ def diff_made_rows(
     opened: list[tuple[K, Attrs]] = []
     closed: list[int] = []
     for key, version_id, attrs in now_rows:
-        source = pending.pop(key, _MISSING)
-        want = None if source is _MISSING else make(cast(T, source))
+        want = make(pending.pop(key)) if key in pending else None
         if want != attrs:  # gone (None) or changed
             closed.append(version_id)
             if want is not None:
                 opened.append((key, want))
     opened += [(key, make(source)) for key, source in pending.items()]
     return opened, closed
-
-
-_MISSING = object()
 
 
 def diff_rows(

@@ -418,7 +418,7 @@ def load_current(
 
 def _of_keys(conn: Connection, kind: str, query: Select[Any], width: int, keys: set[Key]) -> Any:
     """`query` (from `_current_queries`) narrowed to the rows of these natural keys."""
-    wanted = _WANTED[kind]
+    wanted = _wanted_table(kind, width)
     empty_scratch(conn, wanted)
     insert_tuples(conn, wanted, list(wanted.columns), sorted(keys))
     if conn.dialect.name == "postgresql":  # temporary tables are never analyzed otherwise
@@ -428,6 +428,7 @@ def _of_keys(conn: Connection, kind: str, query: Select[Any], width: int, keys: 
     return query.join(wanted, and_(*same))  # (the keys are distinct: one row per version)
 
 
+@cache
 def _wanted_table(kind: str, width: int) -> SqlTable:
     """A temporary table of the natural keys of one kind a keyed diff compares."""
     return SqlTable(
@@ -528,9 +529,6 @@ def _edge_key_columns(edge: type[TableEdge] | type[ColumnEdge]) -> tuple[Any, ..
         edge.destination_owner,
         edge.job_id,
     )
-
-
-_WANTED = {kind: _wanted_table(kind, width) for kind, _, width in _current_queries("")}
 
 
 # -- applying changes -----------------------------------------------------------------

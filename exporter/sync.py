@@ -618,11 +618,11 @@ def _write_deployments(
     """Every listed deployment's row, with or without a job. A namespace whose listing failed,
     and a deployment whose fetch failed, keep theirs (a failed fetch changes no history)."""
     listed = [r for r in results if r.listed]
-    wanted = {(r.namespace, d.deployment.deployment_id): d for r in listed for d in r.deployments}
-    failed = {key for key, d in wanted.items() if d.error is not None}
+    fetches = [(_key(d), d) for r in listed for d in r.deployments]
+    failed = {key for key, d in fetches if d.error is not None}
     stored = store.current_deployments(conn, workspace_id, [r.namespace for r in listed])
     opened, closed = diff_made_rows(
-        {key: d for key, d in wanted.items() if key not in failed},
+        {key: d for key, d in fetches if key not in failed},
         lambda d: deployment_attributes(d.deployment, d.has_job),
         (row for row in stored if row[0] not in failed),
     )
@@ -649,7 +649,8 @@ def _write_keyed(
     # reported before.
     replaced = {_key(f) for f, _ in changed} & stored.keys()
     gone = plan.removed | replaced
-    affected = _affected(workspace_id, changed, _loaded(conn, workspace_id, stored, gone))
+    before = chain.from_iterable(_loaded(conn, workspace_id, stored, gone, REMADE_BATCH))
+    affected = _affected(workspace_id, changed, before)
     if affected is None:  # a payload stored by an older version: compare everything
         _write_whole(conn, workspace_id, run_id, now, plan, stored, summary, None)
         return
@@ -672,7 +673,9 @@ def _write_keyed(
         Ranked(now, _key(f)[1], restrict(_state_of(workspace_id, f), affected)) for f, _ in changed
     ]
     remade = plan.kept | {_key(f) for f in unchanged}
-    for contribution in _loaded(conn, workspace_id, stored, remade):
+    for contribution in chain.from_iterable(
+        _loaded(conn, workspace_id, stored, remade, REMADE_BATCH)
+    ):
         # An unchanged contribution ranks by when its content last changed, so attributes
         # that several jobs report do not flip between them from run to run.
         state = restrict(_stored_state(workspace_id, contribution), affected)
@@ -706,11 +709,9 @@ def _write_whole(
         staging.add(Ranked(now, _key(f)[1], _state_of(workspace_id, f)) for f in batch)
     # Kept and unchanged contributions rank by when their content last changed.
     unchanged = {_key(f) for f in plan.fetched if f.digest.payload is None}
-    for keys in _batches(sorted(plan.kept | unchanged)):
-        loaded = store.with_payloads(conn, workspace_id, stored, set(keys))
+    for loaded in _loaded(conn, workspace_id, stored, plan.kept | unchanged, STAGE_BATCH):
         staging.add(
-            Ranked(c.fetched_at, key[1], _stored_state(workspace_id, c))
-            for key, c in sorted(loaded.items())
+            Ranked(c.fetched_at, c.deployment_id, _stored_state(workspace_id, c)) for c in loaded
         )
     by_kind = staging.apply(workspace_id, run_id, now)
     opened = sum(o for o, _ in by_kind.values())
@@ -730,13 +731,17 @@ def _batches(items: Sequence[T], size: int = STAGE_BATCH) -> list[Sequence[T]]:
 
 
 def _loaded(
-    conn: Any, workspace_id: str, stored: dict[Key2, store.StoredContribution], keys: set[Key2]
-) -> Iterator[store.StoredContribution]:
-    """The stored contributions of `keys` with their payloads, loaded REMADE_BATCH at a time
-    (a parsed payload holds about 0.5 MB)."""
-    for batch in _batches(sorted(keys), REMADE_BATCH):
+    conn: Any,
+    workspace_id: str,
+    stored: dict[Key2, store.StoredContribution],
+    keys: set[Key2],
+    size: int,
+) -> Iterator[list[store.StoredContribution]]:
+    """The stored contributions of `keys` (in key order) with their payloads, `size` at a time:
+    a parsed payload holds about 0.5 MB."""
+    for batch in _batches(sorted(keys), size):
         loaded = store.with_payloads(conn, workspace_id, stored, set(batch))
-        yield from (loaded[key] for key in batch)
+        yield [loaded[key] for key in batch]
 
 
 def _state_of(workspace_id: str, fetched: DeploymentFetch) -> State:
