@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from exporter.database import make_engine
-from exporter.models import Base
+from exporter.models import Base, created_on
 
 config = context.config
 target_metadata = Base.metadata
@@ -29,6 +29,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=created_on(connection.dialect.name),
     )
 
 

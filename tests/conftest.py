@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Before anything imports alibabacloud_credentials (it reads its environment once, at import):
 # no provider may try the ECS metadata address, and no socket may leave the machine, in this
@@ -33,6 +34,9 @@ from exporter.api.credentials import Credentials  # noqa: E402
 from exporter.config import WorkspaceSettings  # noqa: E402
 from exporter.simulator import Faults, Simulator, World, WorldSize  # noqa: E402
 from exporter.simulator.world import SimDeployment  # noqa: E402
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 WORKSPACE_ID = "ws-test"
 REQUIRE_PG_ENV = "LINEAGE_EXPORTER_REQUIRE_PG"
@@ -403,6 +407,28 @@ def assert_consistent(h: Harness) -> None:
     ]
     leftover = diff(merge(ranked), current)
     assert (leftover.rows_added, leftover.rows_closed) == (0, 0)
+    assert dangling_keys(h.engine) == {}
+
+
+def dangling_keys(engine: Engine) -> dict[str, int]:
+    """Rows whose key names no row, per key that PostgreSQL does not enforce (migration 0012:
+    each version's entity and run), checked on both databases."""
+    from exporter.models import ONLY_ON, Base
+
+    dangling = {}
+    for table in Base.metadata.sorted_tables:
+        for key in table.foreign_key_constraints:
+            if not key.info.get(ONLY_ON):
+                continue
+            column, referred = key.column_keys[0], key.referred_table.name
+            with engine.connect() as conn:
+                count = conn.exec_driver_sql(
+                    f"SELECT COUNT(*) FROM {table.name} v WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {referred} r WHERE r.id = v.{column})"
+                ).scalar_one()
+            if count:
+                dangling[str(key.name)] = int(count)
+    return dangling
 
 
 def run_instants(h: Harness) -> list[datetime]:

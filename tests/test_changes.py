@@ -19,7 +19,7 @@ from conftest import (
 from sqlalchemy import text
 
 from exporter import changes as changes_module
-from exporter import migrate
+from exporter import migrate, store
 from exporter.changes import Change, diff, diff_snapshots
 from exporter.changes import snapshot as snapshot_at
 from exporter.changes_sql import change_rows_sql
@@ -128,6 +128,19 @@ def test_each_run_counts_the_changes_its_feed_has(harness: Harness) -> None:
         a=run_instants(h)[0],
     )
     assert sum(int(n) for *_, n in week) == h.scalar("SELECT COUNT(*) FROM lineage_changes")
+
+
+def test_runs_of_many_changes_count_them_with_hash_joins_the_same(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every run counted the way a run of many changes is (PostgreSQL without nested loops):
+    the same counts as the feed's."""
+    monkeypatch.setattr(store, "MANY_CHANGED_ROWS", 1)
+    h = harness
+    churned_history(h)
+    counts = sorted(map(hashable, h.rows(_COUNTS)))
+    assert counts == sorted(map(hashable, h.rows(_FEED_COUNTS)))
+    assert {row[5] for row in counts} == {"added", "changed", "removed"}
 
 
 def test_0010_counts_the_runs_recorded_before_it(harness: Harness) -> None:

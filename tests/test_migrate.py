@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import Harness, hashable, snapshot, with_job, write_config
+from conftest import Harness, dangling_keys, hashable, snapshot, with_job, write_config
 from sqlalchemy import inspect
 
 from exporter import migrate
 from exporter.database import make_engine
-from exporter.models import Base
+from exporter.models import Base, created_on
 from exporter.simulator import Simulator
 
 VIEWS = {
@@ -28,7 +29,8 @@ VIEWS = {
 def test_models_and_migrations_agree(db_url: str) -> None:
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_object": created_on(conn.dialect.name)}
+        context = MigrationContext.configure(conn, opts=opts)
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
 
@@ -192,3 +194,29 @@ def test_0011_current_views_keep_every_row_and_count_from_their_version_table(
                     if re.search(rf"\b{t}", plan)}  # fmt: skip
             assert read == set(), (view, plan)
             assert _VERSION_TABLE[view] in plan, (view, plan)
+
+
+def test_versions_name_their_entity_and_run_unenforced_on_postgresql_only(harness: Harness) -> None:
+    """Migration 0012: PostgreSQL takes a version whose entity and run do not exist (the sync
+    is what keeps them: `dangling_keys` finds such a row, and every consistency check asks it);
+    SQLite refuses it."""
+    from sqlalchemy.exc import IntegrityError
+
+    h = harness
+    assert h.sync() == 0
+    assert dangling_keys(h.engine) == {}
+    orphan = (
+        "INSERT INTO column_edge_versions (edge_fk, valid_from, run_id) "
+        "VALUES (987654321, '2026-01-01 00:00:00+00:00', 987654321)"
+    )
+    if h.engine.dialect.name == "postgresql":
+        with h.engine.begin() as conn:
+            conn.exec_driver_sql(orphan)
+        assert dangling_keys(h.engine) == {
+            "fk_column_edge_versions_edge_fk_column_edges": 1,
+            "fk_column_edge_versions_run_id_sync_runs": 1,
+        }
+    else:
+        with pytest.raises(IntegrityError), h.engine.begin() as conn:
+            conn.exec_driver_sql(orphan)
+        assert dangling_keys(h.engine) == {}

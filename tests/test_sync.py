@@ -6,7 +6,16 @@ import json
 from typing import Any
 
 import pytest
-from conftest import NS, Harness, assert_consistent, hashable, history_count, snapshot, with_job
+from conftest import (
+    NS,
+    Harness,
+    assert_consistent,
+    dangling_keys,
+    hashable,
+    history_count,
+    snapshot,
+    with_job,
+)
 
 from exporter import database
 from exporter.api.wire import Deployment, Job
@@ -524,6 +533,7 @@ def test_retention_prunes_only_what_is_configured(sim_env: Any, db_url: str) -> 
     payloads, closed, current = counts()
     assert payloads == before[0] - 1  # the removed deployment's payload
     assert closed == 0 and current == before[2]  # old history gone, the current state kept
+    assert dangling_keys(engine) == {}  # pruning deletes versions, never what they name
     engine.dispose()
 
 
