@@ -88,7 +88,13 @@ def parse_url(url: str) -> DatabaseUrl:
 
 
 class Connection:
-    """One driver connection that reads: rows of a query, streamed, and nothing else."""
+    """One driver connection that reads: rows of a query, streamed, and nothing else.
+
+    Its queries read one snapshot, the database as it was at the first of them: `diff` asks one
+    query per kind of entity, and a sync that commits between two of them must not make its
+    answer half before and half after that sync. (PostgreSQL: a read-only REPEATABLE READ
+    transaction; SQLite: one read transaction, which in WAL mode writers do not wait for.)
+    """
 
     def __init__(self, url: str) -> None:
         parts = parse_url(url)
@@ -200,7 +206,10 @@ def _connect_postgresql(parts: DatabaseUrl) -> tuple[Any, _Errors]:
     options.update(parts.query)
     planned = [f"-c {name}={value}" for name, value in READER_SETTINGS.items()]
     options["options"] = " ".join([options.get("options", ""), *planned]).strip()
-    return psycopg.connect(**options), (psycopg.Error,)
+    connection = psycopg.connect(**options)
+    connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
+    connection.read_only = True
+    return connection, (psycopg.Error,)
 
 
 def _connect_sqlite(parts: DatabaseUrl) -> tuple[Any, _Errors]:
@@ -214,4 +223,6 @@ def _connect_sqlite(parts: DatabaseUrl) -> tuple[Any, _Errors]:
         database = f"{database}?{options}" if options and "?" not in database else database
     connection = sqlite3.connect(database, timeout=30, uri=uri)
     connection.create_function(SQLITE_JSON_EQUAL, 2, same_json, deterministic=True)
+    connection.execute("PRAGMA query_only = ON")  # a reader, as PostgreSQL's is read-only
+    connection.execute("BEGIN")  # one read transaction: its snapshot is taken by the first read
     return connection, (sqlite3.Error,)

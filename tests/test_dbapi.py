@@ -140,3 +140,23 @@ def test_a_sqlite_uri_url_is_opened_as_sqlalchemy_opens_it(sqlite_url: str) -> N
         conn.require_current()
         with pytest.raises(StoreError, match="readonly"):
             list(conn.rows("INSERT INTO workspaces (id) VALUES ('w')", {}))
+
+
+def test_every_query_reads_the_snapshot_of_the_first(db_url: str) -> None:
+    """A run committed between two of `diff`'s queries is in neither (one read snapshot), and a
+    reader refuses to write."""
+    engine = create_engine(db_url)
+    insert = text("INSERT INTO workspaces (id) VALUES (:id)")
+    count = "SELECT COUNT(*) FROM workspaces"
+    try:
+        with Connection(db_url) as conn:
+            before = conn.scalar(count)
+            with engine.begin() as other:
+                other.execute(insert, {"id": "committed-meanwhile"})
+            assert conn.scalar(count) == before
+            with pytest.raises(StoreError):
+                conn.scalar("INSERT INTO workspaces (id) VALUES ('from-the-reader') RETURNING id")
+        with Connection(db_url) as conn:  # a new reader sees it
+            assert conn.scalar(count) == before + 1
+    finally:
+        engine.dispose()
