@@ -5,8 +5,9 @@ state in the database (`staging`). Each changed contribution's rows are known as
 digested, so a stager thread stages them then, in the transaction that will commit the run:
 the database works while the network does, the rows leave Python's memory as they arrive, and
 little is left to do when the last response arrives. On PostgreSQL the stager also saves the
-contributions' payloads; on SQLite it writes only temporary tables, which lock nothing, so
-other workspaces' syncs on the same file go on meanwhile.
+contributions' payloads and creates the entities their rows name (tables, columns, edges, ...);
+on SQLite it writes only temporary tables, which lock nothing, so other workspaces' syncs on
+the same file go on meanwhile.
 
 Nothing is visible to anyone before the run commits, so a failed or stopped run leaves no trace.
 """
@@ -90,7 +91,7 @@ class EarlyStager:
         self._now = now
         self._many = many
         self._stored = stored
-        self._save = engine.dialect.name == "postgresql"  # SQLite: lock nothing while fetching
+        self._writes = engine.dialect.name == "postgresql"  # SQLite: lock nothing while fetching
         self._queue: queue.SimpleQueue[tuple[store.NewContribution, Releasable] | None] = (
             queue.SimpleQueue()
         )
@@ -173,12 +174,13 @@ class EarlyStager:
         for contribution, digested in batch:
             assert digested.state is not None
             ranked.append(Ranked(self._now, contribution.deployment_id, digested.state))
-        staged.staging.add(ranked)
+        # PostgreSQL: entities too, as the fetch goes on (SQLite: temporary tables only).
+        staged.staging.add(ranked, self._workspace_id if self._writes else None)
         keys = {(c.namespace, c.deployment_id) for c, _ in batch}
         staged.contributions |= keys
         for _, digested in batch:
             digested.state = None  # staged: the run makes them again from the payload if need be
-        if not self._save:
+        if not self._writes:
             return
         contributions = [contribution for contribution, _ in batch]
         store.save_contributions(

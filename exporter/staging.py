@@ -80,11 +80,11 @@ def _key_type(name: str) -> Any:
     return Table.__table__.c.name.type if name != "namespace" else Namespace.__table__.c.name.type
 
 
-def _staged_table(kind: str) -> SqlTable:
+def _staged_table(kind: str, prefix: str = "staged") -> SqlTable:
     """A temporary table of one kind's staged rows: rank, natural key, attributes."""
     model = store.VERSIONS[kind][0]
     return SqlTable(
-        f"staged_{kind}",
+        f"{prefix}_{kind}",
         MetaData(),
         SqlColumn("ranked_at", UtcDateTime()),
         SqlColumn("ranked_by", String(128)),
@@ -109,7 +109,10 @@ def _winners_table(kind: str) -> SqlTable:
 
 
 _STAGED = {kind: _staged_table(kind) for kind in KINDS}
+_BATCH = {kind: _staged_table(kind, "batch") for kind in KINDS}
 _WINNERS = {kind: _winners_table(kind) for kind in KINDS}
+
+Tables = dict[str, SqlTable]  # kind -> a temporary table of its staged rows
 
 
 class Staging:
@@ -118,11 +121,15 @@ class Staging:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._names: set[str] = set()  # namespaces named by staged rows
+        self._entities_missing = False  # whether rows were staged without their entities
         for table in (*_STAGED.values(), *_WINNERS.values()):
             store.empty_scratch(conn, table)
 
-    def add(self, contributions: Iterable[Ranked]) -> None:
-        """Stage the rows of these contributions."""
+    def add(self, contributions: Iterable[Ranked], creating_in: str | None = None) -> None:
+        """Stage the rows of these contributions. With `creating_in` (their workspace), also
+        create now every entity they name that does not exist yet: while a fetch goes on, the
+        database does it a batch at a time instead of all of it after the last response."""
+        names: set[str] = set()
         rows: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in KINDS}
         values_of = {kind: _values(store.ATTRS[kind]) for kind in KINDS}
         for ranked in contributions:
@@ -130,11 +137,27 @@ class Staging:
             for kind in KINDS:
                 attrs = values_of[kind]
                 rows[kind].extend((*rank, *key, *attrs(a)) for key, a in ranked.state[kind].items())
-                self._names.update(key[0] for key in ranked.state[kind])
-        for kind, values in rows.items():
-            if values:
-                table = _STAGED[kind]
-                store.insert_tuples(self._conn, table, list(table.columns), values)
+                names.update(key[0] for key in ranked.state[kind])
+        self._names |= names
+        if creating_in is None:
+            self._entities_missing = True
+            _insert_rows(self._conn, _STAGED, rows)
+            return
+        for table in _BATCH.values():
+            store.empty_scratch(self._conn, table)
+        _insert_rows(self._conn, _BATCH, rows)
+        store.ensure_namespaces(self._conn, creating_in, names)
+        # A batch is small and the entity tables grow with every batch: each staged row looks
+        # its parents and itself up through their unique indexes (the cost of a batch stays
+        # that of its rows), in the order the joins are written.
+        with (
+            store.through_indexes(self._conn),
+            store.planner_settings(self._conn, join_collapse_limit="1"),
+        ):
+            _create_entities(self._conn, creating_in, _BATCH)
+        for kind, batch in _BATCH.items():
+            names_in_order = [c.name for c in batch.columns]
+            self._conn.execute(insert(_STAGED[kind]).from_select(names_in_order, select(batch)))
 
     def apply(self, workspace_id: str, run_id: int, now: datetime) -> dict[str, tuple[int, int]]:
         """Diff the staged contributions, as the whole wanted state, with the workspace's
@@ -149,7 +172,8 @@ class Staging:
         # joined columns to staged rows by column name alone: millions of rows at 1,000
         # deployments; or looped over a table it believed empty, once per staged row.)
         with store.planner_settings(conn, join_collapse_limit="1", enable_nestloop="off"):
-            _create_entities(conn, workspace_id)
+            if self._entities_missing:
+                _create_entities(conn, workspace_id, _STAGED)
             for kind in KINDS:
                 _merge(conn, kind, workspace_id)
             changes = {kind: _diff(conn, kind, workspace_id, run_id, now) for kind in KINDS}
@@ -160,8 +184,15 @@ class Staging:
         """Drop the temporary tables on SQLite, which keeps them as long as the connection (and
         the pool keeps that); PostgreSQL drops them when the transaction ends."""
         if self._conn.dialect.name == "sqlite":
-            for table in (*_STAGED.values(), *_WINNERS.values()):
+            for table in (*_STAGED.values(), *_BATCH.values(), *_WINNERS.values()):
                 self._conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
+
+
+def _insert_rows(conn: Connection, tables: Tables, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    for kind, values in rows.items():
+        if values:
+            table = tables[kind]
+            store.insert_tuples(conn, table, list(table.columns), values)
 
 
 def _values(names: Sequence[str]) -> Any:
@@ -232,10 +263,10 @@ def _insert_missing(conn: Connection, model: Any, source: Select[Any], *match: A
     conn.execute(insert(model).from_select(names, missing))
 
 
-def _create_entities(conn: Connection, workspace_id: str) -> None:
+def _create_entities(conn: Connection, workspace_id: str, staged_in: Tables) -> None:
     """Create every catalog, database, table, column, deployment and edge the staged rows name
     that does not exist yet (a column's table is always staged too: `normalize` reports both)."""
-    tables, columns, jobs = _STAGED["tables"], _STAGED["columns"], _STAGED["jobs"]
+    tables, columns, jobs = staged_in["tables"], staged_in["columns"], staged_in["jobs"]
     _insert_missing(
         conn,
         Catalog,
@@ -275,7 +306,7 @@ def _create_entities(conn: Connection, workspace_id: str) -> None:
         Deployment.deployment_id == jobs.c.deployment_id,
     )
     for kind, edge in (("table_edges", TableEdge), ("column_edges", ColumnEdge)):
-        staged = _STAGED[kind]
+        staged = staged_in[kind]
         ends = [staged.c[name] for name in _EDGE_KEY[1:]]
         _insert_missing(
             conn,

@@ -64,6 +64,36 @@ def test_a_first_sync_stages_early_and_ends_consistent(
     assert snapshot(harness) == state
 
 
+def test_postgresql_creates_entities_as_the_fetch_goes_on(
+    harness: Harness, early_writes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's stager creates each batch's tables, columns and edges in the run's
+    transaction as it stages them (the last response leaves only the diff); SQLite's writes
+    nothing but temporary tables."""
+    from exporter.staging import Staging
+
+    real_add = Staging.add
+    seen: list[tuple[str | None, int]] = []  # (creating_in, columns the stager's transaction has)
+
+    def spy(self: Staging, contributions: Any, creating_in: str | None = None) -> None:
+        real_add(self, contributions, creating_in)
+        if threading.current_thread().name == "early-stager":
+            columns = self._conn.execute(text("SELECT COUNT(*) FROM columns")).scalar_one()
+            seen.append((creating_in, columns))
+
+    monkeypatch.setattr(Staging, "add", spy)
+    assert harness.sync() == 0
+    assert len(seen) == len(early_writes) > 1
+    created = [columns for _, columns in seen]
+    if harness.engine.dialect.name == "postgresql":
+        assert {workspace for workspace, _ in seen} == {WORKSPACE_ID}
+        assert 0 < created[0] < created[-1] and created == sorted(created)
+        assert created[-1] == harness.scalar("SELECT COUNT(*) FROM columns")
+    else:
+        assert {workspace for workspace, _ in seen} == {None} and set(created) == {0}
+    assert_consistent(harness)
+
+
 def test_later_syncs_with_many_changes_end_where_a_whole_diff_would(
     harness: Harness, early_writes: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,10 +221,10 @@ def test_a_database_error_while_staging_fails_the_run_and_writes_nothing(
 
     real_add = Staging.add
 
-    def fail_in_stager(self: Staging, contributions: Any) -> None:
+    def fail_in_stager(self: Staging, contributions: Any, creating_in: str | None = None) -> None:
         if threading.current_thread().name == "early-stager":
             raise OperationalError("INSERT", {}, Exception("server closed the connection"))
-        real_add(self, contributions)
+        real_add(self, contributions, creating_in)
 
     monkeypatch.setattr(Staging, "add", fail_in_stager)
     assert harness.sync() != 0
