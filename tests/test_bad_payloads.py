@@ -268,11 +268,13 @@ def test_rows_the_database_refuses_fail_their_job_alone(
                 raise sqlite3.DataError("string or blob too big")
             real_apply(conn, workspace_id, *args)
 
-        def refuse_to_stage_the_name(staging: Staging, contributions: Any) -> None:
+        def refuse_to_stage_the_name(
+            staging: Staging, contributions: Any, creating_in: str | None = None
+        ) -> None:
             ranked = list(contributions)
             if any(name in key for r in ranked for rows in r.state.rows.values() for key in rows):
                 raise sqlite3.DataError("string or blob too big")
-            real_add(staging, ranked)
+            real_add(staging, ranked, creating_in)
 
         monkeypatch.setattr(store, "apply_changes", refuse_the_name)  # a diff of a few keys
         monkeypatch.setattr(Staging, "add", refuse_to_stage_the_name)  # of the whole state
