@@ -8,7 +8,9 @@ the database file, and other workspaces' syncs go on while this one fetches. At 
 (`Staging.apply`), in the run's transaction:
 
 1. the entities the staged rows name are created where missing (namespaces, catalogs,
-   databases, tables, columns, deployments, edges);
+   databases, tables, columns, deployments, edges), unless every row was staged by
+   `add(..., creating_in=...)`, which created them batch by batch (PostgreSQL's early stager,
+   while the fetch goes on);
 2. per kind and entity the staged row of the highest rank wins (`history.merge`'s rule);
 3. every winner without an equal current version gets a new version, and every current version
    of the workspace without an equal winner is closed (`history.diff`'s rule).
