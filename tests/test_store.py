@@ -146,3 +146,28 @@ def test_a_packed_payload_is_its_text_again_and_much_smaller() -> None:
     packed = store.pack_payload(text.encode())
     assert store.unpack_payload(packed) == text
     assert len(packed) * 5 < len(text.encode())
+
+
+def test_inserted_times_are_the_instants_given_however_often_they_repeat(engine: Engine) -> None:
+    """insert_tuples converts each distinct time once (SQLite): equal instants in other zones
+    and times that repeat across rows are stored as each would be alone, and read back equal."""
+    from sqlalchemy import Column, Integer, MetaData
+    from sqlalchemy import Table as SqlTable
+
+    from exporter.sqltypes import UtcDateTime
+
+    table = SqlTable(
+        "times", MetaData(), Column("n", Integer, primary_key=True), Column("at", UtcDateTime())
+    )
+    noon = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    in_cet = noon.astimezone(datetime.fromisoformat("2026-01-01T00:00:00+01:00").tzinfo)
+    later = in_cet + timedelta(hours=1)
+    given = [noon, in_cet, noon + timedelta(microseconds=1), None, noon, later]
+    with engine.begin() as conn:
+        table.create(conn)
+        store.insert_tuples(conn, table, list(table.columns), list(enumerate(given)))
+        read = [row.at for row in conn.execute(table.select().order_by(table.c.n))]
+        stored_as_text = conn.exec_driver_sql("SELECT DISTINCT CAST(at AS TEXT) FROM times").all()
+        table.drop(conn)
+    assert read == given
+    assert len(stored_as_text) == 4  # noon (three times), noon + 1 us, 13:00 and NULL
