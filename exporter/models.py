@@ -236,6 +236,9 @@ class JobFailure(Base):
 # -- versions ---------------------------------------------------------------------------------
 
 
+ONLY_ON = "only_on"  # a schema item's `info` key: the one dialect that has it
+
+
 def _sqlite_only(constraint: ForeignKeyConstraint) -> ForeignKeyConstraint:
     """A foreign key SQLite enforces and PostgreSQL does not have (migration 0012).
 
@@ -248,9 +251,6 @@ def _sqlite_only(constraint: ForeignKeyConstraint) -> ForeignKeyConstraint:
     """
     constraint.info[ONLY_ON] = "sqlite"
     return constraint.ddl_if(dialect="sqlite")
-
-
-ONLY_ON = "only_on"  # a schema item's `info` key: the one dialect that has it
 
 
 def created_on(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:

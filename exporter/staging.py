@@ -144,22 +144,26 @@ class Staging:
         if creating_in is None:
             self._entities_missing = True
             _insert_rows(self._conn, _STAGED, rows)
-            return
+        else:
+            self._stage_creating(rows, names, creating_in)
+
+    def _stage_creating(
+        self, rows: dict[str, list[tuple[Any, ...]]], names: set[str], workspace_id: str
+    ) -> None:
+        """Stage a batch's rows through their own tables, creating the entities they name."""
+        conn = self._conn
         for table in _BATCH.values():
-            store.empty_scratch(self._conn, table)
-        _insert_rows(self._conn, _BATCH, rows)
-        store.ensure_namespaces(self._conn, creating_in, names)
+            store.empty_scratch(conn, table)
+        _insert_rows(conn, _BATCH, rows)
+        store.ensure_namespaces(conn, workspace_id, names)
         # A batch is small and the entity tables grow with every batch: each staged row looks
         # its parents and itself up through their unique indexes (the cost of a batch stays
         # that of its rows), in the order the joins are written.
-        with (
-            store.through_indexes(self._conn),
-            store.planner_settings(self._conn, join_collapse_limit="1"),
-        ):
-            _create_entities(self._conn, creating_in, _BATCH)
+        with store.through_indexes(conn), store.planner_settings(conn, join_collapse_limit="1"):
+            _create_entities(conn, workspace_id, _BATCH)
         for kind, batch in _BATCH.items():
-            names_in_order = [c.name for c in batch.columns]
-            self._conn.execute(insert(_STAGED[kind]).from_select(names_in_order, select(batch)))
+            columns = [c.name for c in batch.columns]
+            conn.execute(insert(_STAGED[kind]).from_select(columns, select(batch)))
 
     def apply(self, workspace_id: str, run_id: int, now: datetime) -> dict[str, tuple[int, int]]:
         """Diff the staged contributions, as the whole wanted state, with the workspace's

@@ -768,13 +768,16 @@ def _executemany_rows(
         # The dialect's own type: the generic DateTime leaves a datetime to sqlite3, whose
         # isoformat drops a zero fraction ('... 00:00:00' vs '... 00:00:00.000000'), and text
         # times compare as text.
-        dialect_type = columns[index].type.dialect_impl(conn.dialect)
-        process: Callable[[Any], Any] | None = dialect_type.bind_processor(conn.dialect)
         column_type = columns[index].type
+        dialect_type = column_type.dialect_impl(conn.dialect)
+        process: Callable[[Any], Any] | None = dialect_type.bind_processor(conn.dialect)
         if process is not None and isinstance(
             getattr(column_type, "impl_instance", column_type), DateTime
         ):
-            return _remembered(process)
+            # Each distinct time converted once per call: rows share a few (every staged row
+            # carries its contribution's fetch instant), and formatting them as SQLite's text
+            # took a quarter of the GIL in an initial sync of 1,000 deployments.
+            return cache(process)
         return process
 
     # The compiled statement's parameters, in its order: (index in a row, processor)
@@ -785,22 +788,6 @@ def _executemany_rows(
             for row in chunk
         ]
         conn.exec_driver_sql(str(compiled), values)
-
-
-def _remembered(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`process`, converting each distinct value once: a run's rows share a few distinct times
-    (every staged row carries its contribution's fetch instant), and formatting a datetime as
-    SQLite's text took a quarter of the GIL in an initial sync of 1,000 deployments."""
-    converted: dict[Any, Any] = {}
-
-    def convert(value: Any) -> Any:
-        try:
-            return converted[value]
-        except KeyError:
-            converted[value] = result = process(value)
-            return result
-
-    return convert
 
 
 def _copy_rows(

@@ -415,17 +415,20 @@ def dangling_keys(engine: Engine) -> dict[str, int]:
     each version's entity and run), checked on both databases."""
     from exporter.models import ONLY_ON, Base
 
+    unenforced = [
+        (table.name, key)
+        for table in Base.metadata.sorted_tables
+        for key in table.foreign_key_constraints
+        if key.info.get(ONLY_ON)
+    ]
     dangling = {}
-    for table in Base.metadata.sorted_tables:
-        for key in table.foreign_key_constraints:
-            if not key.info.get(ONLY_ON):
-                continue
+    with engine.connect() as conn:
+        for table, key in unenforced:
             column, referred = key.column_keys[0], key.referred_table.name
-            with engine.connect() as conn:
-                count = conn.exec_driver_sql(
-                    f"SELECT COUNT(*) FROM {table.name} v WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM {referred} r WHERE r.id = v.{column})"
-                ).scalar_one()
+            count = conn.exec_driver_sql(
+                f"SELECT COUNT(*) FROM {table} v WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {referred} r WHERE r.id = v.{column})"
+            ).scalar_one()
             if count:
                 dangling[str(key.name)] = int(count)
     return dangling
