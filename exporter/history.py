@@ -69,9 +69,16 @@ def keys_of(states: Iterable[State]) -> dict[str, set[Key]]:
 
 def restrict(state: State, keys: dict[str, set[Key]]) -> State:
     """The rows of `state` whose keys are in `keys`."""
-    return State(
-        {kind: {k: state[kind][k] for k in keys[kind] if k in state[kind]} for kind in KINDS}
-    )
+    return State({kind: _common(state[kind], keys[kind]) for kind in KINDS})
+
+
+def _common(rows: dict[Key, Attrs], keys: set[Key]) -> dict[Key, Attrs]:
+    """The rows whose keys are in `keys`, found from the smaller side: a run restricts each of
+    its contributions (tens of rows) to every key the run affects (thousands of column edges
+    at 10,000 deployments), and walking the keys for each of them took 1.8 s."""
+    if len(rows) <= len(keys):
+        return {key: attrs for key, attrs in rows.items() if key in keys}
+    return {key: rows[key] for key in keys if key in rows}
 
 
 def diff(wanted: State, current: CurrentState) -> Changes:

@@ -55,6 +55,16 @@ def test_keys_of_and_restrict() -> None:
     assert only_b["tables"] == {("b",): {"x": 3}}
 
 
+def test_restrict_keeps_the_same_rows_whichever_side_is_smaller() -> None:
+    rows = {(f"t{i}",): {"x": i} for i in range(10)}
+    few_keys = {("t1",), ("t7",), ("gone",)}
+    many_keys = {(f"t{i}",) for i in range(0, 40, 2)}
+    for keys in (few_keys, many_keys):  # fewer keys than rows, then more
+        kept = restrict(state(rows), {**keys_of([]), "tables": keys})
+        assert kept["tables"] == {k: v for k, v in rows.items() if k in keys}
+        assert kept["columns"] == {}
+
+
 def test_a_diff_restricted_to_some_keys_leaves_the_others_alone() -> None:
     wanted = state({("changed",): {"x": 2}, ("same",): {"x": 1}})
     current = {"tables": {("changed",): (1, {"x": 1}), ("same",): (2, {"x": 1})}}
