@@ -83,3 +83,45 @@ def test_json_that_differs_as_text_only_is_no_change(harness: Harness) -> None:
     jobs = [c for c in made if c["kind"] == "job" and c["change"] == "changed"]
     assert [c["new"]["properties"] for c in jobs] == [{"a": 2}]
     assert encoded == made
+
+
+def test_strings_that_json_escapes_are_escaped(harness: Harness) -> None:
+    """PostgreSQL quotes a row's strings as they are when none holds a character JSON escapes
+    (quote, backslash, control characters) and escapes them otherwise: a column whose
+    description and type hold them, next to columns whose strings do not, encodes as `diff`
+    makes it, on both databases."""
+    from sqlalchemy import inspect
+
+    h = harness
+    assert h.sync() == 0
+    _, start, end = run_instants(h)
+    middle = start + (end - start) / 2
+    columns = [c["name"] for c in inspect(h.engine).get_columns("column_versions")]
+    copied = ", ".join(c for c in columns if c not in ("id", "valid_from", "description"))
+    escaped = ('say "hi"', "back\\slash", "line\nbreak\ttab\x01\x1f", "del\x7f é 中")
+    with h.engine.begin() as conn:
+        versions = [r[0] for r in conn.exec_driver_sql(
+            "SELECT id FROM column_versions ORDER BY id LIMIT 3")]  # fmt: skip
+        for version, old, new in zip(versions, escaped, (*escaped[2:], "plain"), strict=False):
+            for sql, params in (
+                ("UPDATE column_versions SET description = :d WHERE id = :v", {"d": old}),
+                ("UPDATE column_versions SET valid_to = :t WHERE id = :v", {"t": middle}),
+                (
+                    f"INSERT INTO column_versions ({copied}, valid_from, description) "
+                    f"SELECT {copied.replace('valid_to', 'NULL')}, :t, :d "
+                    "FROM column_versions WHERE id = :v",
+                    {"t": middle, "d": new},
+                ),
+            ):
+                statement = text(sql)
+                if "t" in params:
+                    statement = statement.bindparams(bindparam("t", type_=UtcDateTime))
+                conn.execute(statement, {**params, "v": version})
+    later = middle + (end - middle) / 2
+    with h.engine.connect() as conn, Connection(h.url) as bare:
+        made = [c.to_dict() for c in diff(conn, start, later)]
+        lines = list(json_changes(bare, start, later))
+    described = [(c["old"]["description"], c["new"]["description"]) for c in made]
+    assert sorted(described) == sorted(zip(escaped, (*escaped[2:], "plain"), strict=False))
+    assert [json.loads(line) for line in lines] == made
+    assert all("\n" not in line and "\x01" not in line for line in lines)  # one line each
