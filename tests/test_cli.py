@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Harness, write_config
 
-from exporter.cli import main
+from exporter.cli import main, write_lines
 from exporter.simulator import Simulator
 
 
@@ -260,3 +261,12 @@ def test_lineage_and_diff_through_the_cli(
     assert len(json.loads(capsys.readouterr().out)["hops"]) == len(expected.hops)
     assert main(["--config", str(half_done), "sync"]) == 2
     assert "namespaces" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 7])
+def test_write_lines_ends_each_line_whatever_the_batches(count: int) -> None:
+    """Lines written a batch at a time (3 here) come out as written one by one."""
+    lines = [f"line {i}" for i in range(count)]
+    out = io.StringIO()
+    write_lines(iter(lines), out, batch=3)
+    assert out.getvalue() == "".join(line + "\n" for line in lines)
