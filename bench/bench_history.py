@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from measured import run_measured
+from measured import compile_package, run_measured
 from sqlalchemy import Engine, bindparam, create_engine, inspect, text
 
 from exporter import changes, migrate, query, store
@@ -551,6 +551,7 @@ def main() -> None:
         "arguments (--deployments, --days, ...) it was built with; builds nothing",
     )
     args = parser.parse_args()
+    compile_package()
     if args.reuse:
         dialect = "SQLite" if args.reuse.startswith("sqlite") else "PostgreSQL"
         path = Path(args.reuse.removeprefix("sqlite:///")) if dialect == "SQLite" else None

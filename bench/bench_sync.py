@@ -35,7 +35,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from measured import run_measured
+from measured import compile_package, run_measured
 from sqlalchemy import create_engine, text
 
 from exporter import migrate
@@ -254,6 +254,7 @@ def main() -> int:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgresql", action="store_true")
     args = parser.parse_args()
+    compile_package()
     print(f"latency {args.latency}, concurrency {args.concurrency}, {os.cpu_count()} CPUs")
 
     admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")

@@ -9,11 +9,13 @@ for a CLI that peaked at 88 MB). The launcher is small, so what it forks is too.
 
 from __future__ import annotations
 
+import compileall
 import json
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 LAUNCHER = """
@@ -54,3 +56,10 @@ def run_measured(
         )
         found = json.load(report)
     return Measured(found["seconds"], found["cpu"], found["peak_kib"] / 1024, found["code"])
+
+
+def compile_package() -> None:
+    """Compile the exporter's modules to bytecode, as installing a package does: with
+    PYTHONDONTWRITEBYTECODE set, as on this project's machine, the modules of a checkout would
+    be compiled again in every measured process (about 0.03 s of each command's start)."""
+    compileall.compile_dir(Path(__file__).resolve().parent.parent / "exporter", quiet=1)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from exporter import __version__, render
+from exporter.collector import imports_frozen
 from exporter.errors import ApiContext, ConfigError, CredentialsError, ExporterError, QueryError
 from exporter.logs import run_context, setup_logging
 from exporter.questions import DIRECTIONS, parse_instant
@@ -193,11 +194,12 @@ def _add_sync(commands: Any) -> None:
 
 def run_sync(args: argparse.Namespace) -> int:
     """`sync`: one pass; credentials and schema are checked before any API call."""
-    from exporter import migrate
-    from exporter.api.credentials import open_source
-    from exporter.database import make_engine
-    from exporter.progress import FetchProgress
-    from exporter.sync import sync_workspace
+    with imports_frozen():
+        from exporter import migrate
+        from exporter.api.credentials import open_source
+        from exporter.database import make_engine
+        from exporter.progress import FetchProgress
+        from exporter.sync import sync_workspace
 
     settings = _settings(args)
     workspaces = (
@@ -245,8 +247,10 @@ def _add_run(commands: Any) -> None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from exporter.daemon import Daemon, wait_for_database
-    from exporter.database import make_engine
+    """`run`: the daemon, until a signal stops it."""
+    with imports_frozen():  # a year of full collections would scan the modules' objects
+        from exporter.daemon import Daemon, wait_for_database
+        from exporter.database import make_engine
 
     settings = _settings(args)
     if args.health_port is not None:

