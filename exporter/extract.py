@@ -1,7 +1,8 @@
 """Extract: for each namespace, its deployments, the newest job of each and that job's lineage.
 
-Per-deployment work (ListJobs then GetLineageInfo) runs on as many threads as the workspace's
-`concurrency`; the client's own semaphore keeps the requests in flight within it.
+Per-deployment work (ListJobs then GetLineageInfo) runs on twice as many threads as the
+workspace's `concurrency`; the client's own semaphore keeps the requests in flight within it, and
+while one thread parses a response another's request has its slot.
 Failures are captured per namespace (listing) and per deployment (jobs or lineage), never raised,
 so the caller decides what a partial result means.
 """
@@ -117,6 +118,10 @@ class FetchCount:
             return self._listed - self._fetched
 
 
+# Fetch threads per request slot (`concurrency`): a thread parses and digests each response after
+# its slot is freed, and another thread's request takes the slot meanwhile.
+FETCH_THREADS_PER_SLOT = 2
+
 # Turns a successful fetch into what the caller keeps (e.g. normalized rows), in the fetch thread,
 # so parsing overlaps the network and the parsed response need not be held until the end.
 Digest = Callable[[DeploymentFetch], Any]
@@ -164,9 +169,9 @@ def fetch_workspace(
     """Fetch every configured namespace (or the given ones) of the client's workspace.
 
     Namespaces are listed side by side, each on its own thread, and each page's deployments are
-    queued as it arrives for `concurrency` fetch threads (the client's own semaphore keeps all
-    requests, listings included, within it). A queued deployment costs a tuple, not a future:
-    10,000 futures held 20 MB until the fetch ended.
+    queued as it arrives for FETCH_THREADS_PER_SLOT x `concurrency` fetch threads (the client's
+    own semaphore keeps all requests, listings included, within `concurrency`). A queued
+    deployment costs a tuple, not a future: 10,000 futures held 20 MB until the fetch ended.
 
     When `stop` is set, deployments not yet started are skipped with a FetchCancelled error.
     With `digest`, each successful fetch keeps `digest(fetch)` instead of its lineage (which the
@@ -199,7 +204,8 @@ def fetch_workspace(
 
     listers = [_start("list", _guarded(list_namespace, crashed), listing) for listing in listings]
     fetchers = [
-        _start("fetch", _guarded(fetch_queued, crashed)) for _ in range(client.settings.concurrency)
+        _start("fetch", _guarded(fetch_queued, crashed))
+        for _ in range(FETCH_THREADS_PER_SLOT * client.settings.concurrency)
     ]
     for thread in listers:
         thread.join()

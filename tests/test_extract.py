@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -157,3 +158,20 @@ def test_a_page_is_counted_as_listed_before_any_of_its_fetches_ends(
                 assert len(seen.done) == seen.total > 0
     finally:
         sys.setswitchinterval(interval)
+
+
+def test_a_slot_is_used_while_a_response_is_digested(make_client: Any) -> None:
+    """With one request slot, other deployments' requests are made while a response is
+    digested (a slow digest stands for parsing and normalizing): the slot does not wait."""
+    client = make_client(concurrency=1)
+    made_meanwhile: list[int] = []
+
+    def digest(fetched: DeploymentFetch) -> None:
+        before = client.stats.requests
+        time.sleep(0.05)
+        made_meanwhile.append(client.stats.requests - before)
+
+    results = fetch_workspace(client, digest=digest)
+    assert all(d.error is None for r in results for d in r.deployments)
+    assert len(made_meanwhile) > 2 and max(made_meanwhile) >= 1
+    assert client.stats.max_in_flight == 1  # never more than the slots
