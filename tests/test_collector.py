@@ -4,6 +4,8 @@ what a command imports is frozen."""
 from __future__ import annotations
 
 import gc
+import importlib
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -59,15 +61,32 @@ class _Made:
     """An object the collector tracks (an instance with a __dict__)."""
 
 
+def _import_anew(name: str) -> None:
+    sys.modules.pop(name, None)
+    importlib.import_module(name)
+
+
 def test_imports_frozen_pauses_collections_then_freezes_what_was_made() -> None:
     gc.unfreeze()
     try:
         assert gc.isenabled()
         with imports_frozen():
             assert not gc.isenabled()
+            _import_anew("colorsys")
             made = [_Made() for _ in range(1000)]
         assert gc.isenabled()
         assert gc.get_freeze_count() >= len(made)
+    finally:
+        gc.unfreeze()
+
+
+def test_imports_frozen_freezes_nothing_when_nothing_was_imported() -> None:
+    """A process that runs commands again (tests call `main` many times) freezes once."""
+    gc.unfreeze()
+    try:
+        with imports_frozen():
+            made = [_Made() for _ in range(1000)]
+        assert gc.get_freeze_count() == 0 and len(made) == 1000
     finally:
         gc.unfreeze()
 
@@ -76,7 +95,7 @@ def test_imports_frozen_leaves_a_disabled_collector_disabled() -> None:
     gc.disable()
     try:
         with imports_frozen():
-            pass
+            _import_anew("colorsys")
         assert not gc.isenabled()
     finally:
         gc.unfreeze()
