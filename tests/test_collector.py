@@ -66,31 +66,34 @@ def _import_anew(name: str) -> None:
     importlib.import_module(name)
 
 
-def test_imports_frozen_pauses_collections_then_freezes_what_was_made() -> None:
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    """Nothing frozen before the test, and nothing it froze left so after it."""
     gc.unfreeze()
-    try:
-        assert gc.isenabled()
-        with imports_frozen():
-            assert not gc.isenabled()
-            _import_anew("colorsys")
-            made = [_Made() for _ in range(1000)]
-        assert gc.isenabled()
-        assert gc.get_freeze_count() >= len(made)
-    finally:
-        gc.unfreeze()
+    yield
+    gc.unfreeze()
 
 
+@pytest.mark.usefixtures("unfrozen")
+def test_imports_frozen_pauses_collections_then_freezes_what_was_made() -> None:
+    assert gc.isenabled()
+    with imports_frozen():
+        assert not gc.isenabled()
+        _import_anew("colorsys")
+        made = [_Made() for _ in range(1000)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= len(made)
+
+
+@pytest.mark.usefixtures("unfrozen")
 def test_imports_frozen_freezes_nothing_when_nothing_was_imported() -> None:
     """A process that runs commands again (tests call `main` many times) freezes once."""
-    gc.unfreeze()
-    try:
-        with imports_frozen():
-            made = [_Made() for _ in range(1000)]
-        assert gc.get_freeze_count() == 0 and len(made) == 1000
-    finally:
-        gc.unfreeze()
+    with imports_frozen():
+        made = [_Made() for _ in range(1000)]
+    assert gc.get_freeze_count() == 0 and len(made) == 1000
 
 
+@pytest.mark.usefixtures("unfrozen")
 def test_imports_frozen_leaves_a_disabled_collector_disabled() -> None:
     gc.disable()
     try:
@@ -98,5 +101,4 @@ def test_imports_frozen_leaves_a_disabled_collector_disabled() -> None:
             _import_anew("colorsys")
         assert not gc.isenabled()
     finally:
-        gc.unfreeze()
         gc.enable()
