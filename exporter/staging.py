@@ -378,6 +378,9 @@ def _merge(conn: Connection, kind: str, workspace_id: str) -> None:
     staged, winners = _STAGED[kind], _WINNERS[kind]
     attrs = store.ATTRS[kind]
     query, entity_id = _entity(kind, workspace_id)
+    if not attrs:  # an edge: nothing to choose between its rows (hashed, not sorted)
+        conn.execute(insert(winners).from_select(["entity_id"], query.distinct()))
+        return
     place = (
         func.row_number()
         .over(
