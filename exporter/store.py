@@ -22,6 +22,7 @@ import psycopg
 from psycopg.types.json import Json, Jsonb
 from sqlalchemy import (
     JSON,
+    BigInteger,
     ColumnElement,
     Connection,
     DateTime,
@@ -49,7 +50,7 @@ from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import Text, TypeEngine
 
 from exporter.api.wire import Job
-from exporter.changes_sql import TABLE_CHAIN
+from exporter.changes_sql import TABLE_CHAIN, TIME_INDEX_GUARD
 from exporter.database import transaction
 from exporter.failures import JobFailure
 from exporter.history import Changes, CurrentState
@@ -77,6 +78,7 @@ from exporter.models import (
 from exporter.models import JobFailure as JobFailureRow
 from exporter.normalize import JOB_RECORD_ATTRS, KINDS, ROWS_VERSION, Attrs, Key
 from exporter.redact import Redactor
+from exporter.sqltypes import UtcDateTime
 
 CHUNK = 500
 T = TypeVar("T")
@@ -190,12 +192,6 @@ SELECT run_id, namespace, entity_kind, change, COUNT(*)
 FROM lineage_changes
 WHERE run_id BETWEEN :first AND :last
 GROUP BY run_id, namespace, entity_kind, change""")
-_COUNT_RUN_CHANGES_OF_KINDS = text("""
-INSERT INTO run_change_counts (run_id, namespace, entity_kind, change, changes)
-SELECT run_id, namespace, entity_kind, change, COUNT(*)
-FROM lineage_changes
-WHERE run_id BETWEEN :first AND :last AND entity_kind IN :kinds
-GROUP BY run_id, namespace, entity_kind, change""").bindparams(bindparam("kinds", expanding=True))
 
 
 # A run that changed this many rows counts them with hash joins. The planner's statistics
@@ -229,37 +225,52 @@ _FEED_KINDS: dict[str, tuple[str, str]] = {
 
 
 def record_run_counts(
-    conn: Connection, run_id: int, by_kind: Mapping[str, tuple[int, int]]
+    conn: Connection,
+    workspace_id: str,
+    run_id: int,
+    at: datetime,
+    by_kind: Mapping[str, tuple[int, int]],
 ) -> None:
-    """`record_change_counts` of one sync run, given the versions it opened and closed of
-    each kind. A kind of which it closed none has only `added` rows in the feed (a `changed`
-    version's predecessor, like a `removed` one, was closed at the run's instant, which is no
-    other run's): those are counted by namespace straight from the versions the run opened,
-    without pairing each with a predecessor (an initial sync of 10,000 deployments: 800,000
-    versions). The other kinds are counted from the feed."""
-    added_only = [kind for kind, (opened, closed) in by_kind.items() if opened and not closed]
-    others = [kind for kind, (_, closed) in by_kind.items() if closed]
-    hashed = sum(by_kind[kind][0] for kind in added_only) >= MANY_CHANGED_ROWS
+    """`record_change_counts` of one sync run (at `at`), given the versions it opened and
+    closed of each kind, counted straight from those versions: each is found through a time
+    index and paired with its predecessor or successor at `at`, as the feed pairs them (tests
+    compare the two on real histories). The feed's query finds a run's versions through all of
+    the workspace's entities: 65 ms for a run of 700 changes at 1,000 deployments, 1.6-2.1 s
+    for an initial sync at 10,000."""
+    kinds = [kind for kind, (opened, closed) in by_kind.items() if opened or closed]
+    hashed = sum(sum(by_kind[kind]) for kind in kinds) >= MANY_CHANGED_ROWS
+    params = {"run": run_id, "ws": workspace_id, "at": at}
     with planner_settings(conn, enable_nestloop="off") if hashed else nullcontext():
-        for kind in added_only:
-            conn.execute(text(_count_added_sql(kind)), {"run": run_id})
-    if others:
-        changed_rows = sum(sum(by_kind[kind]) for kind in others)
-        feed_kinds = [_FEED_KINDS[kind][0] for kind in others]
-        record_change_counts(conn, run_id, changed_rows=changed_rows, kinds=feed_kinds)
+        for kind in kinds:
+            conn.execute(_count_run_statement(kind, conn.dialect.name), params)
 
 
 @cache
-def _count_added_sql(kind: str) -> str:
+def _count_run_statement(kind: str, dialect: str) -> Any:
+    """The run's rows of one kind in the feed, counted by namespace and change."""
     feed_kind, joins = _FEED_KINDS[kind]
-    versions = VERSIONS[kind][0].__tablename__
-    return f"""INSERT INTO run_change_counts (run_id, namespace, entity_kind, change, changes)
-SELECT r.id, n.name, '{feed_kind}', 'added', COUNT(*)
-FROM sync_runs r
-    JOIN {versions} v ON v.valid_from = r.started_at
+    model, fk = VERSIONS[kind]
+    versions = model.__tablename__
+    guard = f" AND v.{TIME_INDEX_GUARD}" if dialect == "sqlite" else ""
+    # Table names, joins and kinds are the constants above; values are bound parameters.
+    sql = f"""INSERT INTO run_change_counts (run_id, namespace, entity_kind, change, changes)
+SELECT :run, n.name, '{feed_kind}', CASE WHEN EXISTS (
+        SELECT 1 FROM {versions} p WHERE p.{fk} = v.{fk} AND p.valid_to = v.valid_from
+    ) THEN 'changed' ELSE 'added' END, COUNT(*)
+FROM {versions} v
     {joins}
-WHERE r.id = :run AND n.workspace_id = r.workspace_id
-GROUP BY r.id, n.name"""  # noqa: S608 - table names and joins are the constants above
+WHERE v.valid_from = :at{guard} AND n.workspace_id = :ws
+GROUP BY 2, 4
+UNION ALL
+SELECT :run, n.name, '{feed_kind}', 'removed', COUNT(*)
+FROM {versions} v
+    {joins}
+WHERE v.valid_to = :at{guard} AND n.workspace_id = :ws AND NOT EXISTS (
+    SELECT 1 FROM {versions} x WHERE x.{fk} = v.{fk} AND x.valid_from = v.valid_to)
+GROUP BY 2"""  # noqa: S608
+    return text(sql).bindparams(
+        bindparam("run", type_=BigInteger), bindparam("at", type_=UtcDateTime)
+    )
 
 
 def record_change_counts(
@@ -267,20 +278,15 @@ def record_change_counts(
     run_id: int,
     last_run_id: int | None = None,
     changed_rows: int = 0,
-    kinds: Sequence[str] | None = None,
 ) -> None:
     """Count what the run changed (`lineage_change_counts`), from the change feed itself, in the
     run's transaction: after its versions are written, before it commits. With `last_run_id`,
     every run from `run_id` to it (a benchmark's history written directly). `changed_rows`:
-    the versions the run opened and closed, which decides how the database joins them.
-    `kinds`: only these of the feed's kinds (`job`, `table`, ...)."""
+    the versions the run opened and closed, which decides how the database joins them."""
     last = run_id if last_run_id is None else last_run_id
     hashed = changed_rows >= MANY_CHANGED_ROWS
-    statement, params = _COUNT_RUN_CHANGES, {"first": run_id, "last": last}
-    if kinds is not None:
-        statement = _COUNT_RUN_CHANGES_OF_KINDS.bindparams(kinds=list(kinds))
     with planner_settings(conn, enable_nestloop="off") if hashed else nullcontext():
-        conn.execute(statement, params)
+        conn.execute(_COUNT_RUN_CHANGES, {"first": run_id, "last": last})
 
 
 def record_failures(conn: Connection, run_id: int, failures: Sequence[JobFailure]) -> None:

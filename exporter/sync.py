@@ -385,7 +385,7 @@ def _store(
     ) as conn:
         _write(conn, workspace_id, run_id, now, results, stored, many, run.summary, written)
         if run.summary.lineage_changes != (0, 0):  # else the run has no rows in the feed
-            store.record_run_counts(conn, run_id, run.summary.changes_by_kind)
+            store.record_run_counts(conn, workspace_id, run_id, now, run.summary.changes_by_kind)
         store.record_failures(conn, run_id, run.summary.failures)
         pruned = store.prune(
             conn, workspace_id, now, run.retention.payload_days, run.retention.history_days
