@@ -240,7 +240,16 @@ def record_run_counts(
     kinds = [kind for kind, (opened, closed) in by_kind.items() if opened or closed]
     hashed = sum(sum(by_kind[kind]) for kind in kinds) >= MANY_CHANGED_ROWS
     params = {"run": run_id, "ws": workspace_id, "at": at}
-    with planner_settings(conn, enable_nestloop="off") if hashed else nullcontext():
+    # The planner's statistics predate the run. Each count starts from the run's versions (a
+    # range of a time index) and joins what names them in the order written: a few versions
+    # look each up by primary key, many are hashed. Left to choose, a run of 2,500 changes at
+    # 10,000 deployments hashed all 640,000 column edges, twice (0.75-0.96 s).
+    joins = (
+        {"enable_nestloop": "off"}
+        if hashed
+        else {"enable_hashjoin": "off", "enable_mergejoin": "off"}
+    )
+    with planner_settings(conn, join_collapse_limit="1", **joins):
         for kind in kinds:
             conn.execute(_count_run_statement(kind, conn.dialect.name), params)
 
