@@ -1,5 +1,6 @@
-"""The explorer through Starlette's test client: every page and its JSON twin on both
-databases, escaping, the Content-Security-Policy, the token, and where it may bind."""
+"""The explorer served by uvicorn on a loopback port, asked over HTTP: every page and its JSON
+twin on both databases, escaping, the Content-Security-Policy, the token, and where it may
+bind."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import write_config
 from sqlalchemy import Engine
-from starlette.testclient import TestClient
 from web_history import (
     HOSTILE,
     HOSTILE_DEPLOYMENT,
@@ -33,7 +34,6 @@ from exporter.config import UiSettings
 from exporter.database import make_engine
 from exporter.errors import ConfigError
 from exporter.simulator import Simulator
-from exporter.web.app import create_app
 from exporter.web.server import Explorer
 
 
@@ -45,9 +45,20 @@ def explorer_engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@contextlib.contextmanager
+def serving(engine: Engine, ui: UiSettings | None = None) -> Iterator[httpx.Client]:
+    """The explorer on a free loopback port, and an HTTP client of it (cookies kept)."""
+    explorer = Explorer(engine, ui or UiSettings(), port=0).start()
+    try:
+        with httpx.Client(base_url=explorer.url, follow_redirects=True) as client:
+            yield client
+    finally:
+        explorer.stop()
+
+
 @pytest.fixture
-def client(explorer_engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(explorer_engine)) as c:
+def client(explorer_engine: Engine) -> Iterator[httpx.Client]:
+    with serving(explorer_engine) as c:
         yield c
 
 
@@ -59,7 +70,7 @@ def edges_of(body: dict[str, object]) -> set[tuple[str, str, str, str]]:
     return {(e["source"], e["destination"], e["job"], e["state"]) for e in body["edges"]}  # type: ignore[attr-defined,index]
 
 
-def test_search_finds_tables_and_columns_with_their_edge_counts(client: TestClient) -> None:
+def test_search_finds_tables_and_columns_with_their_edge_counts(client: httpx.Client) -> None:
     body = client.get("/search.json", params={"q": "c.d.b"}).json()
     (table,) = body["tables"]
     assert (table["name"], table["upstream"], table["downstream"]) == ("c.d.b", 1, 1)
@@ -72,7 +83,7 @@ def test_search_finds_tables_and_columns_with_their_edge_counts(client: TestClie
     assert page.status_code == 200 and 'data-name="c.d.b"' in page.text
 
 
-def test_the_graph_as_of_each_run_and_compared(client: TestClient) -> None:
+def test_the_graph_as_of_each_run_and_compared(client: httpx.Client) -> None:
     now = client.get("/lineage.json", params={"name": "c.d.c", "direction": "upstream"}).json()
     assert ("c.d.b", "c.d.c", "j2", "both") in edges_of(now)
     assert now["level"] == "table"
@@ -97,12 +108,12 @@ def test_the_graph_as_of_each_run_and_compared(client: TestClient) -> None:
     assert names["j3"] == HOSTILE_DEPLOYMENT
 
 
-def test_a_table_expands_to_its_column_edges(client: TestClient) -> None:
+def test_a_table_expands_to_its_column_edges(client: httpx.Client) -> None:
     body = client.get("/columns.json", params={"table": "c.d.c", "as_of": iso(T1)}).json()
     assert {(e["source"], e["destination"]) for e in body["edges"]} == {(f"{HOSTILE}.k", "c.d.c.k")}
 
 
-def test_the_table_page_has_columns_history_and_jobs(client: TestClient) -> None:
+def test_the_table_page_has_columns_history_and_jobs(client: httpx.Client) -> None:
     body = client.get("/table.json", params={"name": "c.d.b", "as_of": iso(T0)}).json()
     assert [(c["column_name"], c["column_type"]) for c in body["columns"]] == [("k", "INT")]
     later = client.get("/table.json", params={"name": "c.d.b"}).json()
@@ -120,7 +131,7 @@ def test_the_table_page_has_columns_history_and_jobs(client: TestClient) -> None
     assert table_added["new_value"] == {"connector": "paimon", "with": {}}
 
 
-def test_the_runs_page_lists_every_run(client: TestClient) -> None:
+def test_the_runs_page_lists_every_run(client: httpx.Client) -> None:
     runs = client.get("/runs.json").json()["runs"]
     assert [(r["run_id"], r["status"], r["seconds"]) for r in runs] == [
         (3, "succeeded", 3.0),
@@ -130,7 +141,7 @@ def test_the_runs_page_lists_every_run(client: TestClient) -> None:
     assert client.get("/runs").text.count('class="run"') == 3
 
 
-def test_hostile_names_are_escaped_everywhere(client: TestClient) -> None:
+def test_hostile_names_are_escaped_everywhere(client: httpx.Client) -> None:
     for path, params in [
         ("/", {"q": "evil"}),
         ("/table", {"name": HOSTILE}),
@@ -142,14 +153,14 @@ def test_hostile_names_are_escaped_everywhere(client: TestClient) -> None:
         assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in page.text, path
     # Only the pages' own scripts, all from /static.
     scripts = re.findall(r"<script[^>]*>", client.get("/lineage", params={"name": "c.d.c"}).text)
-    assert scripts and all('src="http://testserver/static/' in s for s in scripts)
+    assert scripts and all(f'src="{client.base_url}static/' in s for s in scripts)
     assert HOSTILE_TABLE in {
         n["name"].removeprefix("c.d.")
         for n in client.get("/lineage.json", params={"name": "c.d.c"}).json()["nodes"]
     }
 
 
-def test_every_response_forbids_inline_scripts_and_other_origins(client: TestClient) -> None:
+def test_every_response_forbids_inline_scripts_and_other_origins(client: httpx.Client) -> None:
     for path in ("/", "/runs", "/lineage.json?name=c.d.c", "/static/graph.js", "/nowhere"):
         csp = client.get(path).headers["content-security-policy"]
         assert "script-src 'self'" in csp and "default-src 'none'" in csp, path
@@ -157,7 +168,7 @@ def test_every_response_forbids_inline_scripts_and_other_origins(client: TestCli
     assert client.get("/static/vendor/dagre.min.js").status_code == 200
 
 
-def test_bad_parameters_are_400_with_a_reason(client: TestClient) -> None:
+def test_bad_parameters_are_400_with_a_reason(client: httpx.Client) -> None:
     assert client.get("/lineage.json").json() == {"error": "`name` is required"}
     bad = client.get("/lineage.json", params={"name": "x", "as_of": "yesterday-ish"})
     assert bad.status_code == 400 and "not an instant" in bad.json()["error"]
@@ -165,8 +176,11 @@ def test_bad_parameters_are_400_with_a_reason(client: TestClient) -> None:
     assert client.get("/lineage", params={"name": "x", "direction": "sideways"}).status_code == 400
 
 
-def test_a_token_guards_every_request(explorer_engine: Engine) -> None:
-    with TestClient(create_app(explorer_engine, token="s3cret-token")) as c:
+def test_a_token_guards_every_request(
+    explorer_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPLORER_TOKEN", "s3cret-token")
+    with serving(explorer_engine, UiSettings(token_env="EXPLORER_TOKEN")) as c:
         assert c.get("/runs.json").status_code == 401
         assert c.get("/static/graph.js").status_code == 401
         bearer = {"Authorization": "Bearer s3cret-token"}
@@ -191,8 +205,6 @@ def test_the_explorer_binds_loopback_unless_it_has_a_token(
 
 
 def test_the_explorer_serves_on_a_thread(explorer_engine: Engine) -> None:
-    import httpx
-
     explorer = Explorer(explorer_engine, UiSettings(), port=0).start()
     try:
         answer = httpx.get(explorer.url + "runs.json").json()
@@ -206,8 +218,6 @@ def test_the_daemon_serves_the_explorer(
     sim_env: Simulator, sqlite_url: str, tmp_path: Path
 ) -> None:
     """`[ui] port` in the config: `run` serves the explorer beside its syncs."""
-    import httpx
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -240,7 +250,7 @@ def test_the_daemon_serves_the_explorer(
 
 
 def test_the_table_history_is_what_lineage_changes_says(
-    client: TestClient, explorer_engine: Engine
+    client: httpx.Client, explorer_engine: Engine
 ) -> None:
     """The page pairs the table's own versions (read by key); the feed says the same."""
     from sqlalchemy import text
@@ -266,7 +276,7 @@ def test_the_table_history_is_what_lineage_changes_says(
 
 
 def test_the_slider_stops_at_runs_that_changed_something(
-    client: TestClient, explorer_engine: Engine
+    client: httpx.Client, explorer_engine: Engine
 ) -> None:
     from datetime import timedelta
 
