@@ -283,15 +283,13 @@ GROUP BY 2"""  # noqa: S608
 
 
 def record_change_counts(
-    conn: Connection,
-    run_id: int,
-    last_run_id: int | None = None,
-    changed_rows: int = 0,
+    conn: Connection, run_id: int, last_run_id: int | None = None, changed_rows: int = 0
 ) -> None:
-    """Count what the run changed (`lineage_change_counts`), from the change feed itself, in the
-    run's transaction: after its versions are written, before it commits. With `last_run_id`,
-    every run from `run_id` to it (a benchmark's history written directly). `changed_rows`:
-    the versions the run opened and closed, which decides how the database joins them."""
+    """Count what a run changed (`lineage_change_counts`) from the change feed itself, after
+    its versions are written: for a history written straight into the schema (a benchmark's,
+    a test's), where no sync counted it (a sync uses `record_run_counts`). With `last_run_id`,
+    every run from `run_id` to it. `changed_rows`: the versions the runs opened and closed,
+    which decides how the database joins them."""
     last = run_id if last_run_id is None else last_run_id
     hashed = changed_rows >= MANY_CHANGED_ROWS
     with planner_settings(conn, enable_nestloop="off") if hashed else nullcontext():
