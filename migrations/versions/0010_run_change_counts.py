@@ -48,7 +48,8 @@ SELECT r.workspace_id, c.run_id, r.started_at AS changed_at, c.namespace, c.enti
 FROM run_change_counts c
     JOIN sync_runs r ON r.id = c.run_id"""
 
-# What each run writes (exporter.store.record_change_counts) and the upgrade writes for all.
+# What the upgrade writes for every run recorded before it: the feed, grouped. (A sync now
+# counts its own run from its versions, exporter.store.record_run_counts; tests compare both.)
 COUNT_FEED = """
 INSERT INTO run_change_counts (run_id, namespace, entity_kind, change, changes)
 SELECT run_id, namespace, entity_kind, change, COUNT(*)
