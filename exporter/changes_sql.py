@@ -418,6 +418,14 @@ _VERSIONED = {
 }
 
 
+def namespace_joins(kind: str, entity: str) -> str:
+    """The joins from the ID of an entity of `kind` (`entity`, an SQL expression) to its
+    namespace `n`."""
+    if kind.endswith("_edge"):
+        return f"JOIN {kind}s e ON e.id = {entity}\n    JOIN namespaces n ON n.id = e.namespace_id"
+    return _VERSIONED[kind].joins.format(x=entity)
+
+
 def _entity_body(
     kind: str, scoped: bool, dialect: str, namespaces: int, parallel: bool
 ) -> tuple[_Body, int, int]:

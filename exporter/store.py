@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -50,7 +50,7 @@ from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import Text, TypeEngine
 
 from exporter.api.wire import Job
-from exporter.changes_sql import TABLE_CHAIN, TIME_INDEX_GUARD
+from exporter.changes_sql import TIME_INDEX_GUARD, namespace_joins
 from exporter.database import transaction
 from exporter.failures import JobFailure
 from exporter.history import Changes, CurrentState
@@ -201,26 +201,13 @@ GROUP BY run_id, namespace, entity_kind, change""")
 MANY_CHANGED_ROWS = 50_000
 
 
-# The feed's name of each kind, and the joins from one of its versions (`v`) to its namespace `n`.
-_FEED_KINDS: dict[str, tuple[str, str]] = {
-    "jobs": (
-        "job",
-        "JOIN deployments d ON d.id = v.deployment_fk\n"
-        "    JOIN namespaces n ON n.id = d.namespace_id",
-    ),
-    "tables": ("table", TABLE_CHAIN.format(table="v.table_fk")),
-    "columns": (
-        "column",
-        "JOIN columns col ON col.id = v.column_fk\n    " + TABLE_CHAIN.format(table="col.table_id"),
-    ),
-    "table_edges": (
-        "table_edge",
-        "JOIN table_edges e ON e.id = v.edge_fk\n    JOIN namespaces n ON n.id = e.namespace_id",
-    ),
-    "column_edges": (
-        "column_edge",
-        "JOIN column_edges e ON e.id = v.edge_fk\n    JOIN namespaces n ON n.id = e.namespace_id",
-    ),
+# The feed's name of each kind.
+_FEED_KINDS = {
+    "jobs": "job",
+    "tables": "table",
+    "columns": "column",
+    "table_edges": "table_edge",
+    "column_edges": "column_edge",
 }
 
 
@@ -257,11 +244,10 @@ def record_run_counts(
 @cache
 def _count_run_statement(kind: str, dialect: str) -> Any:
     """The run's rows of one kind in the feed, counted by namespace and change."""
-    feed_kind, joins = _FEED_KINDS[kind]
-    model, fk = VERSIONS[kind]
-    versions = model.__tablename__
+    feed_kind, (model, fk) = _FEED_KINDS[kind], VERSIONS[kind]
+    versions, joins = model.__tablename__, namespace_joins(feed_kind, f"v.{fk}")
     guard = f" AND v.{TIME_INDEX_GUARD}" if dialect == "sqlite" else ""
-    # Table names, joins and kinds are the constants above; values are bound parameters.
+    # Table names, joins and kinds are constants; values are bound parameters.
     sql = f"""INSERT INTO run_change_counts (run_id, namespace, entity_kind, change, changes)
 SELECT :run, n.name, '{feed_kind}', CASE WHEN EXISTS (
         SELECT 1 FROM {versions} p WHERE p.{fk} = v.{fk} AND p.valid_to = v.valid_from
@@ -282,18 +268,13 @@ GROUP BY 2"""  # noqa: S608
     )
 
 
-def record_change_counts(
-    conn: Connection, run_id: int, last_run_id: int | None = None, changed_rows: int = 0
-) -> None:
+def record_change_counts(conn: Connection, run_id: int, last_run_id: int | None = None) -> None:
     """Count what a run changed (`lineage_change_counts`) from the change feed itself, after
     its versions are written: for a history written straight into the schema (a benchmark's,
     a test's), where no sync counted it (a sync uses `record_run_counts`). With `last_run_id`,
-    every run from `run_id` to it. `changed_rows`: the versions the runs opened and closed,
-    which decides how the database joins them."""
+    every run from `run_id` to it."""
     last = run_id if last_run_id is None else last_run_id
-    hashed = changed_rows >= MANY_CHANGED_ROWS
-    with planner_settings(conn, enable_nestloop="off") if hashed else nullcontext():
-        conn.execute(_COUNT_RUN_CHANGES, {"first": run_id, "last": last})
+    conn.execute(_COUNT_RUN_CHANGES, {"first": run_id, "last": last})
 
 
 def record_failures(conn: Connection, run_id: int, failures: Sequence[JobFailure]) -> None:
