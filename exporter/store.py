@@ -238,24 +238,33 @@ def record_run_counts(
     )
     with planner_settings(conn, join_collapse_limit="1", **joins):
         for kind in kinds:
-            conn.execute(_count_run_statement(kind, conn.dialect.name), params)
+            closed_any = by_kind[kind][1] > 0
+            conn.execute(_count_run_statement(kind, conn.dialect.name, closed_any), params)
 
 
 @cache
-def _count_run_statement(kind: str, dialect: str) -> Any:
-    """The run's rows of one kind in the feed, counted by namespace and change."""
+def _count_run_statement(kind: str, dialect: str, closed_any: bool) -> Any:
+    """The run's rows of one kind in the feed, counted by namespace and change. A run that
+    closed no version of the kind (`closed_any` false: every first sync) removed none and
+    changed none: each version it opened was added, and none is looked up for a predecessor
+    (at 10,000 deployments, 0.9 s of a first sync's write went to 760,000 such lookups)."""
     feed_kind, (model, fk) = _FEED_KINDS[kind], VERSIONS[kind]
     versions, joins = model.__tablename__, namespace_joins(feed_kind, f"v.{fk}")
     guard = f" AND v.{TIME_INDEX_GUARD}" if dialect == "sqlite" else ""
+    change = "'added'"
+    if closed_any:
+        change = f"""CASE WHEN EXISTS (
+        SELECT 1 FROM {versions} p WHERE p.{fk} = v.{fk} AND p.valid_to = v.valid_from
+    ) THEN 'changed' ELSE 'added' END"""  # noqa: S608
     # Table names, joins and kinds are constants; values are bound parameters.
     sql = f"""INSERT INTO run_change_counts (run_id, namespace, entity_kind, change, changes)
-SELECT :run, n.name, '{feed_kind}', CASE WHEN EXISTS (
-        SELECT 1 FROM {versions} p WHERE p.{fk} = v.{fk} AND p.valid_to = v.valid_from
-    ) THEN 'changed' ELSE 'added' END, COUNT(*)
+SELECT :run, n.name, '{feed_kind}', {change}, COUNT(*)
 FROM {versions} v
     {joins}
 WHERE v.valid_from = :at{guard} AND n.workspace_id = :ws
-GROUP BY 2, 4
+GROUP BY 2, 4"""  # noqa: S608
+    if closed_any:
+        sql += f"""
 UNION ALL
 SELECT :run, n.name, '{feed_kind}', 'removed', COUNT(*)
 FROM {versions} v
