@@ -247,7 +247,8 @@ def _count_run_statement(kind: str, dialect: str, closed_any: bool) -> Any:
     """The run's rows of one kind in the feed, counted by namespace and change. A run that
     closed no version of the kind (`closed_any` false: every first sync) removed none and
     changed none: each version it opened was added, and none is looked up for a predecessor
-    (at 10,000 deployments, 0.9 s of a first sync's write went to 760,000 such lookups)."""
+    (a first sync at 10,000 deployments counted in 0.94 s with 760,000 such lookups, in
+    0.61 s without)."""
     feed_kind, (model, fk) = _FEED_KINDS[kind], VERSIONS[kind]
     versions, joins = model.__tablename__, namespace_joins(feed_kind, f"v.{fk}")
     guard = f" AND v.{TIME_INDEX_GUARD}" if dialect == "sqlite" else ""
