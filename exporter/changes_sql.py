@@ -217,23 +217,30 @@ def _object(
 
 
 def _json_postgresql(members: list[_Member], plain: bool = False) -> str:
-    """A compact JSON object spelled as one `||` chain (json_build_object puts spaces around
-    each colon; concat() looks up each argument's output function for every row); NULL values,
-    and a NULL object, become JSON null. `plain`: text values are quoted as they are, for rows
-    that `_plain` says hold nothing JSON escapes."""
-    pieces = []
-    for index, (key, expression, typ) in enumerate(members):
-        if typ == "json":
-            value = expression
+    """A compact JSON object spelled as one `||` chain in which each value carries the text that
+    follows it (`","native_type":` is one constant, not three pieces): each `||` is a function
+    call for every row, and a week at 10,000 deployments is 800,000 rows (the expression alone,
+    in one process: 1.67 -> 1.47 s). json_build_object puts spaces around each colon; concat()
+    looks up each argument's output function for every row. NULL values, and a NULL object,
+    become JSON null. `plain`: text values are quoted as they are, for rows that `_plain` says
+    hold nothing JSON escapes."""
+    keys = [json.dumps(key) for key, _, _ in members]
+    follows = [f",{key}:" for key in keys[1:]] + ["}"]
+    pieces = [_quoted("{" + keys[0] + ":")]
+    for (_, expression, typ), after in zip(members, follows, strict=True):
+        null = _quoted("null" + after)
+        if typ == "json":  # as text (`jsonb || text` would join two JSON values)
+            value = f"COALESCE(({expression})::text || {_quoted(after)}, {null})"
         elif typ == "bool":  # to_json's lookup of the type, for one of two answers
-            value = f"CASE {expression} WHEN true THEN 'true' WHEN false THEN 'false' END"
+            true, false = _quoted("true" + after), _quoted("false" + after)
+            value = f"CASE WHEN {expression} THEN {true} WHEN NOT {expression} THEN {false} "
+            value += f"ELSE {null} END"
         elif plain:
-            value = f"'\"' || {expression} || '\"'"
+            value = f"""COALESCE('"' || {expression} || {_quoted('"' + after)}, {null})"""
         else:
-            value = f"to_json({expression})::text"
-        prefix = ("{" if index == 0 else ",") + json.dumps(key) + ":"
-        pieces.append(f"{_quoted(prefix)} || COALESCE({value}, 'null')")
-    return "(" + " || ".join(pieces) + " || '}')"
+            value = f"COALESCE(to_json({expression})::text || {_quoted(after)}, {null})"
+        pieces.append(value)
+    return "(" + " || ".join(pieces) + ")"
 
 
 # What JSON escapes in a string (to_json: control characters, quote, backslash); PostgreSQL's
@@ -460,13 +467,16 @@ def _entity_body(
             "valid_from > :lo AND valid_from <= :hi AND (valid_to IS NULL OR valid_to > :hi)",
         )
     )
-    shown = spec.name.format(v="p.b_"), spec.name.format(v="p.a_")
+    at_hi_name, at_lo_name = spec.name.format(v="p.b_"), spec.name.format(v="p.a_")
+    shown = at_hi_name  # a table's or column's name is its entity's, the same at both ends
+    if at_hi_name != at_lo_name:  # a job's is its deployment's name at the time
+        shown = f"CASE WHEN p.at_hi = 1 THEN {at_hi_name} ELSE {at_lo_name} END"
     keys = spec.key.split(",")
     row = [
         "n.workspace_id",
         "n.name",
         *keys,
-        f"CASE WHEN p.at_hi = 1 THEN {shown[0]} ELSE {shown[1]} END",
+        shown,
         *(f"p.{side}_{c}" for side in "ab" for c in columns),
         "p.at_lo",
         "p.at_hi",

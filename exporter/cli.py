@@ -429,8 +429,11 @@ def run_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# Lines per write: a few MB of a week's JSON.
-WRITE_BATCH = 5000
+# Lines per write: about 100 KB of a week's JSON. Below the C allocator's threshold for mapping
+# fresh memory (128 KB), so each write's text reuses memory the last one freed: in batches of
+# 5,000 lines (2 MB), `diff` at 10,000 deployments faulted in 700 MB of new pages for its 353 MB
+# of output (179,000 page faults against 11,000; 3.86 -> 3.65 s).
+WRITE_BATCH = 250
 
 
 def write_lines(lines: Iterable[str], out: TextIO, batch: int = WRITE_BATCH) -> None:
