@@ -93,17 +93,27 @@ def test_an_unreachable_database_is_a_store_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])
-def test_diff_starts_without_sqlalchemy(sqlite_url: str, fmt: str) -> None:
+@pytest.mark.parametrize("url_from", ["environment", "config file"])
+def test_diff_starts_without_sqlalchemy(
+    sqlite_url: str, fmt: str, url_from: str, tmp_path: Path
+) -> None:
     """The reason for this module: `diff` neither imports SQLAlchemy nor needs it (measured:
-    0.5 -> 0.2 s for an empty window)."""
+    0.5 -> 0.2 s for an empty window), wherever its database URL comes from (a password in
+    the file is looked for as SQLAlchemy would read it)."""
+    config = tmp_path / "lineage.toml"
+    config.write_text(f'[database]\nurl = "{sqlite_url}"\n')
+    config.chmod(0o600)
     program = (
         "import sys\n"
         "from exporter.cli import main\n"
-        f"code = main(['diff', '--from', '2000-01-01', '--format', '{fmt}'])\n"
+        f"code = main(['--config', {str(config)!r}, 'diff', '--from', '2000-01-01', "
+        f"'--format', '{fmt}'])\n"
         "assert code == 0, code\n"
         "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy was imported'\n"
     )
-    env = {"LINEAGE_EXPORTER_DATABASE_URL": sqlite_url, "PATH": "/usr/bin:/bin"}
+    env = {"PATH": "/usr/bin:/bin"}
+    if url_from == "environment":
+        env["LINEAGE_EXPORTER_DATABASE_URL"] = sqlite_url
     done = subprocess.run(
         [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=False
     )
