@@ -7,11 +7,11 @@ they start without the store's imports.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -96,9 +96,7 @@ def store_error(exc: SQLAlchemyError) -> StoreError:
 # What a database (or its driver) raises for the data it is given, as opposed to being
 # unreachable: invalid values, values too large for an index, text it cannot encode.
 _REFUSALS: tuple[type[BaseException], ...] = (
-    psycopg.DataError,
-    psycopg.IntegrityError,
-    psycopg.errors.ProgramLimitExceeded,
+    DataRefused,
     sqlite3.DataError,
     sqlite3.IntegrityError,
     UnicodeError,
@@ -107,13 +105,28 @@ _REFUSALS: tuple[type[BaseException], ...] = (
 )
 
 
+def _refusals() -> tuple[type[BaseException], ...]:
+    """_REFUSALS and psycopg's, when it is loaded: only a process that loaded the driver (it
+    talks to PostgreSQL) can meet its errors, and a SQLite one need not load it (40 ms)."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return _REFUSALS
+    return (
+        *_REFUSALS,
+        psycopg.DataError,
+        psycopg.IntegrityError,
+        psycopg.errors.ProgramLimitExceeded,
+    )
+
+
 def is_refusal(exc: BaseException) -> bool:
     """Whether `exc` (or what caused it) is the database refusing the data it was given."""
+    refusals = _refusals()
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (DataRefused, *_REFUSALS)):
+        if isinstance(current, refusals):
             return True
         orig = getattr(current, "orig", None)
         current = orig if isinstance(orig, BaseException) else current.__cause__

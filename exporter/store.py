@@ -18,8 +18,6 @@ from functools import cache
 from operator import itemgetter
 from typing import Any, TypeVar, cast
 
-import psycopg
-from psycopg.types.json import Json, Jsonb
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -870,6 +868,9 @@ def _copy_rows(
     conn: Connection, table_name: str, columns: list[Any], rows: Iterable[Sequence[Any]]
 ) -> None:
     """COPY rows into a PostgreSQL table in the binary format (names are the schema's own)."""
+    import psycopg  # here: a sync into SQLite, the default, never loads the driver (40 ms)
+    from psycopg.types.json import Json, Jsonb
+
     types = [_postgres_type(c.type) for c in columns]
     wrappers = {"json": Json, "jsonb": Jsonb}
     json_columns = [(i, wrappers[name]) for i, name in enumerate(types) if name in wrappers]

@@ -3,6 +3,8 @@ typed errors of failed calls, on both databases."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -47,6 +49,29 @@ def test_a_refused_write_is_data_refused_and_a_broken_query_a_store_error(
         conn.execute(text("SELECT no_such_column FROM workspaces"))
     assert not isinstance(raised.value, DataRefused)
     assert not database.is_refusal(raised.value)
+
+
+def test_a_sqlite_process_never_loads_the_postgresql_driver(sqlite_url: str) -> None:
+    """SQLite is the default: a sync into it loads everything a sync does but psycopg (40 ms
+    of every command's start-up), and still tells a refused write from a broken one."""
+    program = (
+        "import sys\n"
+        "from sqlalchemy import text\n"
+        "from exporter import cli, database, early, staging, store, sync\n"
+        "from exporter.errors import DataRefused\n"
+        f"engine = database.make_engine({sqlite_url!r})\n"
+        "try:\n"
+        "    with database.transaction(engine) as conn:\n"
+        "        for _ in range(2):\n"
+        "            conn.execute(text(\"INSERT INTO workspaces (id) VALUES ('w')\"))\n"
+        "except DataRefused:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('a duplicate key was not refused')\n"
+        "assert 'psycopg' not in sys.modules, 'psycopg was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_trial_transaction_is_always_rolled_back(engine: Engine) -> None:
