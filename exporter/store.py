@@ -199,16 +199,6 @@ GROUP BY run_id, namespace, entity_kind, change""")
 MANY_CHANGED_ROWS = 50_000
 
 
-# The feed's name of each kind.
-_FEED_KINDS = {
-    "jobs": "job",
-    "tables": "table",
-    "columns": "column",
-    "table_edges": "table_edge",
-    "column_edges": "column_edge",
-}
-
-
 def record_run_counts(
     conn: Connection,
     workspace_id: str,
@@ -247,7 +237,7 @@ def _count_run_statement(kind: str, dialect: str, closed_any: bool) -> Any:
     changed none: each version it opened was added, and none is looked up for a predecessor
     (a first sync at 10,000 deployments counted in 0.94 s with 760,000 such lookups, in
     0.61 s without)."""
-    feed_kind, (model, fk) = _FEED_KINDS[kind], VERSIONS[kind]
+    feed_kind, (model, fk) = kind.removesuffix("s"), VERSIONS[kind]  # the feed's name: "column"
     versions, joins = model.__tablename__, namespace_joins(feed_kind, f"v.{fk}")
     guard = f" AND v.{TIME_INDEX_GUARD}" if dialect == "sqlite" else ""
     change = "'added'"
