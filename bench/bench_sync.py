@@ -39,7 +39,7 @@ from measured import compile_package, run_measured
 from sqlalchemy import create_engine, text
 
 from exporter import migrate
-from exporter.models import Base
+from exporter.schema import metadata
 
 PYTHON = sys.executable
 SUMMARY = re.compile(
@@ -191,7 +191,7 @@ def copy_floor(database_url: str) -> tuple[float, int]:
     dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
     total_rows, seconds = 0, 0.0
     with psycopg.connect(dsn) as conn:
-        for table in Base.metadata.sorted_tables:
+        for table in metadata.sorted_tables:
             if table.name == "contributions":
                 continue  # raw payloads: written by the sync too, but not lineage rows
             buffer = io.BytesIO()

@@ -22,7 +22,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import Connection, Engine, Subquery, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from exporter.models import JobFailure, SyncRun
+from exporter import schema
 from exporter.sync import SyncSummary
 
 log = logging.getLogger(__name__)
@@ -94,17 +94,21 @@ def health(
 ) -> tuple[bool, list[str]]:
     """(healthy, reasons): the latest finished run of each workspace, as the database has it."""
     latest = (
-        select(SyncRun.workspace_id, func.max(SyncRun.id).label("run_id"))
-        .where(SyncRun.status != "running", SyncRun.workspace_id.in_(workspaces))
-        .group_by(SyncRun.workspace_id)
+        select(schema.sync_runs.c.workspace_id, func.max(schema.sync_runs.c.id).label("run_id"))
+        .where(
+            schema.sync_runs.c.status != "running", schema.sync_runs.c.workspace_id.in_(workspaces)
+        )
+        .group_by(schema.sync_runs.c.workspace_id)
         .subquery()
     )
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(SyncRun.workspace_id, SyncRun.status, SyncRun.finished_at).join(
-                    latest, latest.c.run_id == SyncRun.id
-                )
+                select(
+                    schema.sync_runs.c.workspace_id,
+                    schema.sync_runs.c.status,
+                    schema.sync_runs.c.finished_at,
+                ).join(latest, latest.c.run_id == schema.sync_runs.c.id)
             ).all()
             failed = _failed_in(conn, latest)
     except SQLAlchemyError as exc:
@@ -131,13 +135,13 @@ def _failed_in(conn: Connection, latest: Subquery) -> dict[str, list[str]]:
     rows = conn.execute(
         select(
             latest.c.workspace_id,
-            JobFailure.namespace,
-            JobFailure.deployment_name,
-            JobFailure.deployment_id,
-            JobFailure.stage,
+            schema.job_failures.c.namespace,
+            schema.job_failures.c.deployment_name,
+            schema.job_failures.c.deployment_id,
+            schema.job_failures.c.stage,
         )
-        .join(latest, latest.c.run_id == JobFailure.run_id)
-        .order_by(JobFailure.id)
+        .join(latest, latest.c.run_id == schema.job_failures.c.run_id)
+        .order_by(schema.job_failures.c.id)
     ).all()
     failed: dict[str, list[str]] = {}
     for ws, namespace, name, deployment_id, stage in rows:

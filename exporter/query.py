@@ -20,7 +20,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
-    Table,
     and_,
     bindparam,
     exists,
@@ -31,20 +30,8 @@ from sqlalchemy import (
     true,
 )
 
+from exporter import schema
 from exporter.errors import QueryError
-from exporter.models import (
-    Catalog,
-    ColumnEdge,
-    ColumnEdgeVersion,
-    Database,
-    Deployment,
-    JobVersion,
-    LiveJobStatus,
-    Namespace,
-    TableEdge,
-    TableEdgeVersion,
-)
-from exporter.models import Table as TableModel
 from exporter.questions import DIRECTIONS, Direction
 from exporter.sqltypes import UtcDateTime
 
@@ -95,15 +82,15 @@ def name_level(conn: Connection, name: str) -> Level:
 
     The same rule as the PostgreSQL function `lineage__is_table`.
     """
-    edges = TableEdge.__table__
-    qualified = Catalog.name + "." + Database.name + "." + TableModel.name
+    edges = schema.table_edges
+    qualified = schema.catalogs.c.name + "." + schema.databases.c.name + "." + schema.tables.c.name
     is_table = select(
         or_(
             exists().where(edges.c.destination_name == name),
             exists().where(edges.c.source_name == name),
-            select(TableModel.id)
-            .join(Database, Database.id == TableModel.database_id)
-            .join(Catalog, Catalog.id == Database.catalog_id)
+            select(schema.tables.c.id)
+            .join(schema.databases, schema.databases.c.id == schema.tables.c.database_id)
+            .join(schema.catalogs, schema.catalogs.c.id == schema.databases.c.catalog_id)
             .where(qualified == name)
             .exists(),
         )
@@ -145,15 +132,15 @@ def _valid_at(versions: Any, at: ColumnElement[datetime]) -> ColumnElement[bool]
 
 def _live_at(edges: Any, at: ColumnElement[datetime]) -> ColumnElement[bool]:
     """Whether the edge's carrying job (same ID, same namespace) was live at `at`."""
-    jv = JobVersion.__table__.alias("live_jv")
+    jv = schema.job_versions.alias("live_jv")
     return exists(
         select(literal(1))
-        .select_from(jv.join(Deployment, Deployment.id == jv.c.deployment_fk))
+        .select_from(jv.join(schema.deployments, schema.deployments.c.id == jv.c.deployment_fk))
         .where(
             jv.c.job_id == edges.c.job_id,
-            Deployment.namespace_id == edges.c.namespace_id,
+            schema.deployments.c.namespace_id == edges.c.namespace_id,
             _valid_at(jv, at),
-            jv.c.job_status.in_(select(LiveJobStatus.status)),
+            jv.c.job_status.in_(select(schema.live_job_statuses.c.status)),
         )
     )
 
@@ -168,19 +155,17 @@ def _walk(
     workspace_id: str | None,
     live_only: bool = False,
 ) -> Select[Any]:
-    edge_table: Table = (TableEdge if level == "table" else ColumnEdge).__table__  # type: ignore[assignment]
-    version_table: Table = (  # type: ignore[assignment]
-        TableEdgeVersion if level == "table" else ColumnEdgeVersion
-    ).__table__
+    edge_table = schema.table_edges if level == "table" else schema.column_edges
+    version_table = schema.table_edge_versions if level == "table" else schema.column_edge_versions
     # Upstream walks from a destination to its sources; downstream the other way round.
     near, far = ("destination", "source") if direction == "upstream" else ("source", "destination")
     at = bindparam("as_of", as_of, type_=UtcDateTime)
 
-    scope = select(Namespace.id)
+    scope = select(schema.namespaces.c.id)
     if namespace is not None:
-        scope = scope.where(Namespace.name == namespace)
+        scope = scope.where(schema.namespaces.c.name == namespace)
     if workspace_id is not None:
-        scope = scope.where(Namespace.workspace_id == workspace_id)
+        scope = scope.where(schema.namespaces.c.workspace_id == workspace_id)
 
     e, v = edge_table.alias("e"), version_table.alias("v")
     anchor = (
@@ -240,7 +225,7 @@ def _walk(
         .group_by(walk.c.namespace_id, walk.c.source_name, walk.c.destination_name, walk.c.job_id)
         .subquery("reached")
     )
-    jv = JobVersion.__table__.alias("jv")
+    jv = schema.job_versions.alias("jv")
     return (
         select(
             reached.c.depth,
@@ -248,17 +233,17 @@ def _walk(
             reached.c.destination_name,
             reached.c.job_id,
             jv.c.deployment_name,
-            Namespace.name,
-            Namespace.workspace_id,
+            schema.namespaces.c.name,
+            schema.namespaces.c.workspace_id,
         )
-        .join(Namespace, Namespace.id == reached.c.namespace_id)
+        .join(schema.namespaces, schema.namespaces.c.id == reached.c.namespace_id)
         .outerjoin(jv, and_(jv.c.job_id == reached.c.job_id, _valid_at(jv, at)))
         .order_by(
             reached.c.depth,
             reached.c.destination_name,
             reached.c.source_name,
             reached.c.job_id,
-            Namespace.workspace_id,
-            Namespace.name,
+            schema.namespaces.c.workspace_id,
+            schema.namespaces.c.name,
         )
     )

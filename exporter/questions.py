@@ -1,7 +1,7 @@
 """The vocabulary of lineage questions: instants and directions.
 
 Without SQL, so that the CLI can parse a question before it connects (and without importing
-the table models)."""
+the schema)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.errors import QueryError
 
-if TYPE_CHECKING:  # a diff is rendered without the traversal's imports (the table models)
+if TYPE_CHECKING:  # a diff is rendered without the traversal's imports (the schema)
     from exporter.changes import Change
     from exporter.query import Hop, Traversal
 

@@ -1,4 +1,4 @@
-"""What the table models and the raw-SQL readers (`diff`, the explorer) share: the UTC time
+"""What the schema and the raw-SQL readers (`diff`, the explorer) share: the UTC time
 type and the term that lets SQLite use its time indexes. SQLAlchemy Core only: a reader imports
 this without the ORM."""
 

@@ -41,19 +41,9 @@ from sqlalchemy import Table as SqlTable
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import JSON, String
 
-from exporter import store
+from exporter import schema, store
 from exporter.changes_sql import SQLITE_JSON_EQUAL
 from exporter.history import Ranked
-from exporter.models import (
-    Catalog,
-    Column,
-    ColumnEdge,
-    Database,
-    Deployment,
-    Namespace,
-    Table,
-    TableEdge,
-)
 from exporter.normalize import KINDS
 from exporter.sqltypes import UtcDateTime
 
@@ -79,7 +69,7 @@ KEY_NAMES: dict[str, tuple[str, ...]] = {
 def _key_type(name: str) -> Any:
     if name in ("owner", "source_owner", "destination_owner", "deployment_id", "job_id"):
         return String(128)
-    return Table.__table__.c.name.type if name != "namespace" else Namespace.__table__.c.name.type
+    return schema.tables.c.name.type if name != "namespace" else schema.namespaces.c.name.type
 
 
 def _staged_table(kind: str, prefix: str = "staged") -> SqlTable:
@@ -91,7 +81,7 @@ def _staged_table(kind: str, prefix: str = "staged") -> SqlTable:
         SqlColumn("ranked_at", UtcDateTime()),
         SqlColumn("ranked_by", String(128)),
         *(SqlColumn(name, _key_type(name)) for name in KEY_NAMES[kind]),
-        *(SqlColumn(a, model.__table__.c[a].type) for a in store.ATTRS[kind]),
+        *(SqlColumn(a, model.c[a].type) for a in store.ATTRS[kind]),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
@@ -103,8 +93,8 @@ def _winners_table(kind: str) -> SqlTable:
     return SqlTable(
         f"winners_{kind}",
         MetaData(),
-        SqlColumn("entity_id", model.__table__.c[store.VERSIONS[kind][1]].type, primary_key=True),
-        *(SqlColumn(a, model.__table__.c[a].type) for a in store.ATTRS[kind]),
+        SqlColumn("entity_id", model.c[store.VERSIONS[kind][1]].type, primary_key=True),
+        *(SqlColumn(a, model.c[a].type) for a in store.ATTRS[kind]),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
@@ -212,48 +202,57 @@ def _values(names: Sequence[str]) -> Any:
 
 def _named(staged: SqlTable, workspace_id: str, *columns: Any) -> Select[Any]:
     """`columns` over the staged rows joined to the namespaces they name."""
-    in_ns = and_(Namespace.workspace_id == workspace_id, Namespace.name == staged.c.namespace)
-    return select(*columns).select_from(staged).join(Namespace, in_ns)
+    in_ns = and_(
+        schema.namespaces.c.workspace_id == workspace_id,
+        schema.namespaces.c.name == staged.c.namespace,
+    )
+    return select(*columns).select_from(staged).join(schema.namespaces, in_ns)
 
 
 def _with_catalog(query: Select[Any], staged: SqlTable) -> Select[Any]:
     """`query` (from `_named`) joined on to the catalog its rows name."""
-    same = and_(Catalog.namespace_id == Namespace.id, Catalog.name == staged.c.catalog)
-    return query.join(Catalog, same)
+    same = and_(
+        schema.catalogs.c.namespace_id == schema.namespaces.c.id,
+        schema.catalogs.c.name == staged.c.catalog,
+    )
+    return query.join(schema.catalogs, same)
 
 
 def _with_database(query: Select[Any], staged: SqlTable) -> Select[Any]:
     """`query` (from `_named`) joined on to the catalog and database its rows name."""
-    same = and_(Database.catalog_id == Catalog.id, Database.name == staged.c.database)
-    return _with_catalog(query, staged).join(Database, same)
+    same = and_(
+        schema.databases.c.catalog_id == schema.catalogs.c.id,
+        schema.databases.c.name == staged.c.database,
+    )
+    return _with_catalog(query, staged).join(schema.databases, same)
 
 
 def _with_table(query: Select[Any], staged: SqlTable) -> Select[Any]:
     """`query` (from `_named`) joined on down to the table its rows name."""
     return _with_database(query, staged).join(
-        Table,
+        schema.tables,
         and_(
-            Table.database_id == Database.id,
-            Table.name == staged.c.table_name,
-            Table.owner_deployment_id == staged.c.owner,
+            schema.tables.c.database_id == schema.databases.c.id,
+            schema.tables.c.name == staged.c.table_name,
+            schema.tables.c.owner_deployment_id == staged.c.owner,
         ),
     )
 
 
 def _with_deployment(query: Select[Any], staged: SqlTable) -> Select[Any]:
     return query.join(
-        Deployment,
+        schema.deployments,
         and_(
-            Deployment.namespace_id == Namespace.id,
-            Deployment.deployment_id == staged.c.deployment_id,
+            schema.deployments.c.namespace_id == schema.namespaces.c.id,
+            schema.deployments.c.deployment_id == staged.c.deployment_id,
         ),
     )
 
 
 def _same_edge(staged: SqlTable, edge: Any) -> list[Any]:
     """Conditions: the edge is the one a staged row names (in the namespace joined)."""
-    same_ends = [getattr(edge, name) == staged.c[name] for name in _EDGE_KEY[1:]]
-    return [edge.namespace_id == Namespace.id, *same_ends]
+    same_ends = [edge.c[name] == staged.c[name] for name in _EDGE_KEY[1:]]
+    return [edge.c.namespace_id == schema.namespaces.c.id, *same_ends]
 
 
 def _with_edge(query: Select[Any], staged: SqlTable, edge: Any) -> Select[Any]:
@@ -264,8 +263,8 @@ def _insert_missing(conn: Connection, model: Any, source: Select[Any], *match: A
     """Insert into `model` the distinct rows of `source` (in its columns' order, without the
     ID) that match no existing row. No ON CONFLICT clause: the workspace's lease keeps any
     other writer of these rows away."""
-    names = [c.name for c in model.__table__.columns if c.name != "id"]
-    missing = source.where(~select(model.id).where(*match).exists()).distinct()
+    names = [c.name for c in model.columns if c.name != "id"]
+    missing = source.where(~select(model.c.id).where(*match).exists()).distinct()
     conn.execute(insert(model).from_select(names, missing))
 
 
@@ -279,52 +278,59 @@ def _create_entities(
     tables, columns, jobs = staged_in["tables"], staged_in["columns"], staged_in["jobs"]
     _insert_missing(
         conn,
-        Catalog,
-        _named(tables, workspace_id, Namespace.id, tables.c.catalog),
-        Catalog.namespace_id == Namespace.id,
-        Catalog.name == tables.c.catalog,
+        schema.catalogs,
+        _named(tables, workspace_id, schema.namespaces.c.id, tables.c.catalog),
+        schema.catalogs.c.namespace_id == schema.namespaces.c.id,
+        schema.catalogs.c.name == tables.c.catalog,
     )
     _insert_missing(
         conn,
-        Database,
-        _with_catalog(_named(tables, workspace_id, Catalog.id, tables.c.database), tables),
-        Database.catalog_id == Catalog.id,
-        Database.name == tables.c.database,
-    )
-    _insert_missing(
-        conn,
-        Table,
-        _with_database(
-            _named(tables, workspace_id, Database.id, tables.c.table_name, tables.c.owner), tables
+        schema.databases,
+        _with_catalog(
+            _named(tables, workspace_id, schema.catalogs.c.id, tables.c.database), tables
         ),
-        Table.database_id == Database.id,
-        Table.name == tables.c.table_name,
-        Table.owner_deployment_id == tables.c.owner,
+        schema.databases.c.catalog_id == schema.catalogs.c.id,
+        schema.databases.c.name == tables.c.database,
+    )
+    _insert_missing(
+        conn,
+        schema.tables,
+        _with_database(
+            _named(
+                tables, workspace_id, schema.databases.c.id, tables.c.table_name, tables.c.owner
+            ),
+            tables,
+        ),
+        schema.tables.c.database_id == schema.databases.c.id,
+        schema.tables.c.name == tables.c.table_name,
+        schema.tables.c.owner_deployment_id == tables.c.owner,
     )
     if by_lookup:
         _insert_missing_columns_by_lookup(conn, workspace_id, columns)
     else:
         _insert_missing(
             conn,
-            Column,
-            _with_table(_named(columns, workspace_id, Table.id, columns.c.column_name), columns),
-            Column.table_id == Table.id,
-            Column.name == columns.c.column_name,
+            schema.columns,
+            _with_table(
+                _named(columns, workspace_id, schema.tables.c.id, columns.c.column_name), columns
+            ),
+            schema.columns.c.table_id == schema.tables.c.id,
+            schema.columns.c.name == columns.c.column_name,
         )
     _insert_missing(
         conn,
-        Deployment,
-        _named(jobs, workspace_id, Namespace.id, jobs.c.deployment_id),
-        Deployment.namespace_id == Namespace.id,
-        Deployment.deployment_id == jobs.c.deployment_id,
+        schema.deployments,
+        _named(jobs, workspace_id, schema.namespaces.c.id, jobs.c.deployment_id),
+        schema.deployments.c.namespace_id == schema.namespaces.c.id,
+        schema.deployments.c.deployment_id == jobs.c.deployment_id,
     )
-    for kind, edge in (("table_edges", TableEdge), ("column_edges", ColumnEdge)):
+    for kind, edge in (("table_edges", schema.table_edges), ("column_edges", schema.column_edges)):
         staged = staged_in[kind]
         ends = [staged.c[name] for name in _EDGE_KEY[1:]]
         _insert_missing(
             conn,
             edge,
-            _named(staged, workspace_id, Namespace.id, *ends),
+            _named(staged, workspace_id, schema.namespaces.c.id, *ends),
             *_same_edge(staged, edge),
         )
 
@@ -339,38 +345,46 @@ def _insert_missing_columns_by_lookup(
     workspace. A LATERAL subquery with a LIMIT, and an EXISTS with an OFFSET, are planned on
     their own, where the whole key is the index condition."""
     table = (
-        select(Table.id)
+        select(schema.tables.c.id)
         .where(
-            Table.database_id == Database.id,
-            Table.name == staged.c.table_name,
-            Table.owner_deployment_id == staged.c.owner,
+            schema.tables.c.database_id == schema.databases.c.id,
+            schema.tables.c.name == staged.c.table_name,
+            schema.tables.c.owner_deployment_id == staged.c.owner,
         )
         .limit(1)
         .lateral()
     )
     rows = _with_database(_named(staged, workspace_id, table.c.id, staged.c.column_name), staged)
     rows = rows.join(table, literal(True))
-    column = select(Column.id).where(
-        Column.table_id == table.c.id, Column.name == staged.c.column_name
+    column = select(schema.columns.c.id).where(
+        schema.columns.c.table_id == table.c.id, schema.columns.c.name == staged.c.column_name
     )
     missing = rows.where(~column.offset(0).exists()).distinct()
-    conn.execute(insert(Column).from_select(["table_id", "name"], missing))
+    conn.execute(insert(schema.columns).from_select(["table_id", "name"], missing))
 
 
 def _entity(kind: str, workspace_id: str) -> tuple[Select[Any], Any]:
     """A select from one kind's staged rows joined to their entities, and the entity's ID."""
     staged = _STAGED[kind]
     if kind == "tables":
-        return _with_table(_named(staged, workspace_id, Table.id), staged), Table.id
+        return _with_table(
+            _named(staged, workspace_id, schema.tables.c.id), staged
+        ), schema.tables.c.id
     if kind == "columns":
-        query = _with_table(_named(staged, workspace_id, Column.id), staged).join(
-            Column, and_(Column.table_id == Table.id, Column.name == staged.c.column_name)
+        query = _with_table(_named(staged, workspace_id, schema.columns.c.id), staged).join(
+            schema.columns,
+            and_(
+                schema.columns.c.table_id == schema.tables.c.id,
+                schema.columns.c.name == staged.c.column_name,
+            ),
         )
-        return query, Column.id
+        return query, schema.columns.c.id
     if kind == "jobs":
-        return _with_deployment(_named(staged, workspace_id, Deployment.id), staged), Deployment.id
-    edge = TableEdge if kind == "table_edges" else ColumnEdge
-    return _with_edge(_named(staged, workspace_id, edge.id), staged, edge), edge.id
+        return _with_deployment(
+            _named(staged, workspace_id, schema.deployments.c.id), staged
+        ), schema.deployments.c.id
+    edge = schema.table_edges if kind == "table_edges" else schema.column_edges
+    return _with_edge(_named(staged, workspace_id, edge.c.id), staged, edge), edge.c.id
 
 
 def _merge(conn: Connection, kind: str, workspace_id: str) -> None:
@@ -397,19 +411,23 @@ def _merge(conn: Connection, kind: str, workspace_id: str) -> None:
 
 def _scope(kind: str, workspace_id: str) -> Select[Any]:
     """The IDs of the workspace's entities of one kind."""
-    in_workspace = Namespace.workspace_id == workspace_id
+    in_workspace = schema.namespaces.c.workspace_id == workspace_id
     if kind in ("tables", "columns"):
-        query = select(Table.id) if kind == "tables" else select(Column.id).join(Table)
+        query = (
+            select(schema.tables.c.id)
+            if kind == "tables"
+            else select(schema.columns.c.id).join(schema.tables)
+        )
         return (
-            query.join(Database, Database.id == Table.database_id)
-            .join(Catalog, Catalog.id == Database.catalog_id)
-            .join(Namespace, Namespace.id == Catalog.namespace_id)
+            query.join(schema.databases, schema.databases.c.id == schema.tables.c.database_id)
+            .join(schema.catalogs, schema.catalogs.c.id == schema.databases.c.catalog_id)
+            .join(schema.namespaces, schema.namespaces.c.id == schema.catalogs.c.namespace_id)
             .where(in_workspace)
         )
     if kind == "jobs":
-        return select(Deployment.id).join(Namespace).where(in_workspace)
-    edge = TableEdge if kind == "table_edges" else ColumnEdge
-    return select(edge.id).join(Namespace).where(in_workspace)
+        return select(schema.deployments.c.id).join(schema.namespaces).where(in_workspace)
+    edge = schema.table_edges if kind == "table_edges" else schema.column_edges
+    return select(edge.c.id).join(schema.namespaces).where(in_workspace)
 
 
 def _same(conn: Connection, kind: str, version: Any, winners: SqlTable) -> list[Any]:
@@ -431,7 +449,7 @@ def _diff(
     """Open a version for each winner without an equal current one, then close every current
     version of the workspace without an equal winner; returns (opened, closed)."""
     model, entity_name = store.VERSIONS[kind]
-    versions, winners = model.__table__, _WINNERS[kind]
+    versions, winners = model, _WINNERS[kind]
     attrs = store.ATTRS[kind]
     entity = versions.c[entity_name]
     current_equal = (

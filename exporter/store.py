@@ -47,33 +47,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import Text, TypeEngine
 
+from exporter import schema
 from exporter.api.wire import Job
 from exporter.changes_sql import TIME_INDEX_GUARD, namespace_joins
 from exporter.database import transaction
 from exporter.failures import JobFailure
 from exporter.history import Changes, CurrentState
-from exporter.models import (
-    Catalog,
-    Column,
-    ColumnEdge,
-    ColumnEdgeVersion,
-    ColumnVersion,
-    Contribution,
-    Database,
-    Deployment,
-    DeploymentVersion,
-    JobVersion,
-    JsonObject,
-    LiveJobStatus,
-    Namespace,
-    SyncRun,
-    Table,
-    TableEdge,
-    TableEdgeVersion,
-    TableVersion,
-    Workspace,
-)
-from exporter.models import JobFailure as JobFailureRow
 from exporter.normalize import JOB_RECORD_ATTRS, KINDS, ROWS_VERSION, Attrs, Key
 from exporter.redact import Redactor
 from exporter.sqltypes import UtcDateTime
@@ -106,29 +85,39 @@ def start_run(
     A run left `running` by a crash is marked `failed` here: its writes were rolled back.
     """
     with transaction(engine) as conn:
-        if conn.scalar(select(Workspace.id).where(Workspace.id == workspace_id)) is None:
-            conn.execute(insert(Workspace).values(id=workspace_id))
+        if (
+            conn.scalar(
+                select(schema.workspaces.c.id).where(schema.workspaces.c.id == workspace_id)
+            )
+            is None
+        ):
+            conn.execute(insert(schema.workspaces).values(id=workspace_id))
         conn.execute(
-            update(SyncRun)
-            .where(SyncRun.workspace_id == workspace_id, SyncRun.status == "running")
+            update(schema.sync_runs)
+            .where(
+                schema.sync_runs.c.workspace_id == workspace_id,
+                schema.sync_runs.c.status == "running",
+            )
             .values(status="failed", finished_at=now, error_summary="interrupted: nothing written")
         )
         last = conn.scalar(
-            select(func.max(SyncRun.started_at)).where(SyncRun.workspace_id == workspace_id)
+            select(func.max(schema.sync_runs.c.started_at)).where(
+                schema.sync_runs.c.workspace_id == workspace_id
+            )
         )
         if last is not None:
             last = _aware(last)
             if now <= last:  # keep valid_from strictly increasing even if the clock steps back
                 now = last + timedelta(microseconds=1)
         run_id = conn.execute(
-            insert(SyncRun)
+            insert(schema.sync_runs)
             .values(
                 workspace_id=workspace_id,
                 started_at=now,
                 status="running",
                 rows_version=rows_version,
             )
-            .returning(SyncRun.id)
+            .returning(schema.sync_runs.c.id)
         ).scalar_one()
     return run_id, now
 
@@ -138,12 +127,12 @@ def last_rows_version(engine: Engine, workspace_id: str) -> int | None:
     predates the column)."""
     with engine.connect() as conn:
         return conn.scalar(
-            select(SyncRun.rows_version)
+            select(schema.sync_runs.c.rows_version)
             .where(
-                SyncRun.workspace_id == workspace_id,
-                SyncRun.status.in_(("succeeded", "partial")),
+                schema.sync_runs.c.workspace_id == workspace_id,
+                schema.sync_runs.c.status.in_(("succeeded", "partial")),
             )
-            .order_by(SyncRun.id.desc())
+            .order_by(schema.sync_runs.c.id.desc())
             .limit(1)
         )
 
@@ -167,8 +156,8 @@ class RunOutcome:
 
 def finish_run(conn: Connection, run_id: int, finished_at: datetime, outcome: RunOutcome) -> None:
     conn.execute(
-        update(SyncRun)
-        .where(SyncRun.id == run_id)
+        update(schema.sync_runs)
+        .where(schema.sync_runs.c.id == run_id)
         .values(
             finished_at=finished_at,
             status=outcome.status,
@@ -238,7 +227,7 @@ def _count_run_statement(kind: str, dialect: str, closed_any: bool) -> Any:
     (a first sync at 10,000 deployments counted in 0.94 s with 760,000 such lookups, in
     0.61 s without)."""
     feed_kind, (model, fk) = kind.removesuffix("s"), VERSIONS[kind]  # the feed's name: "column"
-    versions, joins = model.__tablename__, namespace_joins(feed_kind, f"v.{fk}")
+    versions, joins = model.name, namespace_joins(feed_kind, f"v.{fk}")
     guard = f" AND v.{TIME_INDEX_GUARD}" if dialect == "sqlite" else ""
     change = "'added'"
     if closed_any:
@@ -279,7 +268,7 @@ def record_failures(conn: Connection, run_id: int, failures: Sequence[JobFailure
     """The run's failed listings, deployments and jobs (the `lineage_job_failures` view)."""
     if failures:
         conn.execute(
-            insert(JobFailureRow),
+            insert(schema.job_failures),
             [
                 {
                     "run_id": run_id,
@@ -300,8 +289,8 @@ def fail_run(engine: Engine, run_id: int, finished_at: datetime, summary: str) -
     """Mark a run failed in a transaction of its own (its data transaction was rolled back)."""
     with transaction(engine) as conn:
         conn.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run_id)
+            update(schema.sync_runs)
+            .where(schema.sync_runs.c.id == run_id)
             .values(status="failed", finished_at=finished_at, error_summary=summary[:4000])
         )
 
@@ -325,15 +314,18 @@ def live_contributions(
     """(namespace, deployment_id) -> the deployment's current contribution, payload on request."""
     rows = conn.execute(
         select(
-            Namespace.name,
-            Deployment.deployment_id,
-            Contribution.job_id,
-            Contribution.fetched_at,
-            Contribution.content_hash,
+            schema.namespaces.c.name,
+            schema.deployments.c.deployment_id,
+            schema.contributions.c.job_id,
+            schema.contributions.c.fetched_at,
+            schema.contributions.c.content_hash,
         )
-        .join(Deployment, Deployment.id == Contribution.deployment_fk)
-        .join(Namespace, Namespace.id == Deployment.namespace_id)
-        .where(Namespace.workspace_id == workspace_id, Contribution.removed_at.is_(None))
+        .join(schema.deployments, schema.deployments.c.id == schema.contributions.c.deployment_fk)
+        .join(schema.namespaces, schema.namespaces.c.id == schema.deployments.c.namespace_id)
+        .where(
+            schema.namespaces.c.workspace_id == workspace_id,
+            schema.contributions.c.removed_at.is_(None),
+        )
     ).all()
     wanted = with_payload_for or set()
     payloads = _payloads(conn, workspace_id, wanted) if wanted else {}
@@ -360,12 +352,18 @@ def _payloads(
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for chunk in _chunks(sorted(keys)):
         rows = conn.execute(
-            select(Namespace.name, Deployment.deployment_id, Contribution.payload)
-            .join(Deployment, Deployment.id == Contribution.deployment_fk)
-            .join(Namespace, Namespace.id == Deployment.namespace_id)
+            select(
+                schema.namespaces.c.name,
+                schema.deployments.c.deployment_id,
+                schema.contributions.c.payload,
+            )
+            .join(
+                schema.deployments, schema.deployments.c.id == schema.contributions.c.deployment_fk
+            )
+            .join(schema.namespaces, schema.namespaces.c.id == schema.deployments.c.namespace_id)
             .where(
-                Namespace.workspace_id == workspace_id,
-                tuple_(Namespace.name, Deployment.deployment_id).in_(chunk),
+                schema.namespaces.c.workspace_id == workspace_id,
+                tuple_(schema.namespaces.c.name, schema.deployments.c.deployment_id).in_(chunk),
             )
         ).all()
         found.update({(ns, dep): payload for ns, dep, payload in rows})
@@ -437,16 +435,18 @@ def save_contributions(
             changed_rows.append(row)
     # A deployment that comes back may still have its removed contribution: replace it.
     for chunk in _chunks([row["fk"] for row in new_rows]):
-        conn.execute(delete(Contribution).where(Contribution.deployment_fk.in_(chunk)))
+        conn.execute(
+            delete(schema.contributions).where(schema.contributions.c.deployment_fk.in_(chunk))
+        )
     for rows in _chunks(new_rows):
-        _insert(conn, Contribution, [_contribution_values(row) for row in rows])
+        _insert(conn, schema.contributions, [_contribution_values(row) for row in rows])
     if changed_rows:
         values: dict[str, Any] = {
             k: bindparam(k) for k in changed_rows[0] if k not in ("fk", "payload")
         }
         statement = (
-            update(Contribution)
-            .where(Contribution.deployment_fk == bindparam("fk"))
+            update(schema.contributions)
+            .where(schema.contributions.c.deployment_fk == bindparam("fk"))
             .values(payload=_json_text_param(conn, "payload"), **values)
         )
         for rows in _chunks(changed_rows):
@@ -454,7 +454,9 @@ def save_contributions(
     gone = ensure_deployments(conn, workspace_id, set(removed))
     for chunk in _chunks(sorted(gone.values())):
         conn.execute(
-            update(Contribution).where(Contribution.deployment_fk.in_(chunk)).values(removed_at=now)
+            update(schema.contributions)
+            .where(schema.contributions.c.deployment_fk.in_(chunk))
+            .values(removed_at=now)
         )
 
 
@@ -536,43 +538,53 @@ _CurrentQuery = tuple[str, Select[Any], int]
 
 
 def _current_queries(workspace_id: str) -> list[_CurrentQuery]:
-    in_workspace = Namespace.workspace_id == workspace_id
-    table_key = (Namespace.name, Catalog.name, Database.name, Table.name, Table.owner_deployment_id)
+    in_workspace = schema.namespaces.c.workspace_id == workspace_id
+    table_key = (
+        schema.namespaces.c.name,
+        schema.catalogs.c.name,
+        schema.databases.c.name,
+        schema.tables.c.name,
+        schema.tables.c.owner_deployment_id,
+    )
 
     def table_chain(query: Select[Any]) -> Select[Any]:
         return (
-            query.join(Database, Database.id == Table.database_id)
-            .join(Catalog, Catalog.id == Database.catalog_id)
-            .join(Namespace, Namespace.id == Catalog.namespace_id)
+            query.join(schema.databases, schema.databases.c.id == schema.tables.c.database_id)
+            .join(schema.catalogs, schema.catalogs.c.id == schema.databases.c.catalog_id)
+            .join(schema.namespaces, schema.namespaces.c.id == schema.catalogs.c.namespace_id)
             .where(in_workspace)
         )
 
     tables = table_chain(
-        select(TableVersion.id, *table_key, *(getattr(TableVersion, a) for a in TABLE_ATTRS))
-        .join(Table, Table.id == TableVersion.table_fk)
-        .where(TableVersion.valid_to.is_(None))
+        select(
+            schema.table_versions.c.id,
+            *table_key,
+            *(getattr(schema.table_versions.c, a) for a in TABLE_ATTRS),
+        )
+        .join(schema.tables, schema.tables.c.id == schema.table_versions.c.table_fk)
+        .where(schema.table_versions.c.valid_to.is_(None))
     )
     columns = table_chain(
         select(
-            ColumnVersion.id,
+            schema.column_versions.c.id,
             *table_key,
-            Column.name,
-            *(getattr(ColumnVersion, a) for a in COLUMN_ATTRS),
+            schema.columns.c.name,
+            *(getattr(schema.column_versions.c, a) for a in COLUMN_ATTRS),
         )
-        .join(Column, Column.id == ColumnVersion.column_fk)
-        .join(Table, Table.id == Column.table_id)
-        .where(ColumnVersion.valid_to.is_(None))
+        .join(schema.columns, schema.columns.c.id == schema.column_versions.c.column_fk)
+        .join(schema.tables, schema.tables.c.id == schema.columns.c.table_id)
+        .where(schema.column_versions.c.valid_to.is_(None))
     )
     jobs = (
         select(
-            JobVersion.id,
-            Namespace.name,
-            Deployment.deployment_id,
-            *(getattr(JobVersion, a) for a in JOB_ATTRS),
+            schema.job_versions.c.id,
+            schema.namespaces.c.name,
+            schema.deployments.c.deployment_id,
+            *(getattr(schema.job_versions.c, a) for a in JOB_ATTRS),
         )
-        .join(Deployment, Deployment.id == JobVersion.deployment_fk)
-        .join(Namespace, Namespace.id == Deployment.namespace_id)
-        .where(in_workspace, JobVersion.valid_to.is_(None))
+        .join(schema.deployments, schema.deployments.c.id == schema.job_versions.c.deployment_fk)
+        .join(schema.namespaces, schema.namespaces.c.id == schema.deployments.c.namespace_id)
+        .where(in_workspace, schema.job_versions.c.valid_to.is_(None))
     )
     queries: list[_CurrentQuery] = [
         ("tables", tables, 5),
@@ -580,17 +592,17 @@ def _current_queries(workspace_id: str) -> list[_CurrentQuery]:
         ("jobs", jobs, 2),
     ]
     for kind, edge, version in (
-        ("table_edges", TableEdge, TableEdgeVersion),
-        ("column_edges", ColumnEdge, ColumnEdgeVersion),
+        ("table_edges", schema.table_edges, schema.table_edge_versions),
+        ("column_edges", schema.column_edges, schema.column_edge_versions),
     ):
         queries.append(
             (
                 kind,
                 (
-                    select(version.id, Namespace.name, *_edge_key_columns(edge))
-                    .join(edge, edge.id == version.edge_fk)
-                    .join(Namespace, Namespace.id == edge.namespace_id)
-                    .where(in_workspace, version.valid_to.is_(None))
+                    select(version.c.id, schema.namespaces.c.name, *_edge_key_columns(edge))
+                    .join(edge, edge.c.id == version.c.edge_fk)
+                    .join(schema.namespaces, schema.namespaces.c.id == edge.c.namespace_id)
+                    .where(in_workspace, version.c.valid_to.is_(None))
                 ),
                 6,
             )
@@ -598,13 +610,13 @@ def _current_queries(workspace_id: str) -> list[_CurrentQuery]:
     return queries
 
 
-def _edge_key_columns(edge: type[TableEdge] | type[ColumnEdge]) -> tuple[Any, ...]:
+def _edge_key_columns(edge: SqlTable) -> tuple[Any, ...]:
     return (
-        edge.source_name,
-        edge.source_owner,
-        edge.destination_name,
-        edge.destination_owner,
-        edge.job_id,
+        edge.c.source_name,
+        edge.c.source_owner,
+        edge.c.destination_name,
+        edge.c.destination_owner,
+        edge.c.job_id,
     )
 
 
@@ -628,7 +640,7 @@ def apply_changes(
     """Close the versions `changes` closes and open the ones it opens, at instant `now`."""
     for kind, (model, _) in VERSIONS.items():
         for chunk in _chunks(changes.closed[kind]):
-            conn.execute(update(model).where(model.id.in_(chunk)).values(valid_to=now))
+            conn.execute(update(model).where(model.c.id.in_(chunk)).values(valid_to=now))
     open_versions(conn, workspace_id, run_id, now, changes.opened)
 
 
@@ -657,12 +669,12 @@ def open_versions(
     base = {"valid_from": now, "valid_to": None, "run_id": run_id}
     _insert(
         conn,
-        TableVersion,
+        schema.table_versions,
         [{**base, "table_fk": table_ids[key], **attrs} for key, attrs in rows["tables"]],
     )
     _insert(
         conn,
-        JobVersion,
+        schema.job_versions,
         [
             {**base, "deployment_fk": deployment_ids[(key[0], key[1])], **attrs}
             for key, attrs in rows["jobs"]
@@ -706,8 +718,8 @@ def _open_staged(
     attrs = ATTRS[kind]
     versions = select(
         entity.c.id,
-        literal(now, model.__table__.c.valid_from.type),
-        literal(run_id, model.__table__.c.run_id.type),
+        literal(now, model.c.valid_from.type),
+        literal(run_id, model.c.run_id.type),
         *(stage.c[a] for a in attrs),
     ).select_from(stage.join(entity, same_key))
     conn.execute(insert(entity).from_select(keys, missing))
@@ -752,43 +764,43 @@ def _stage_table(name: str, model: Any, columns: list[SqlColumn[Any]]) -> SqlTab
         f"stage_{name}",
         MetaData(),
         *columns,
-        *(SqlColumn(a, model.__table__.c[a].type) for a in ATTRS[name]),
+        *(SqlColumn(a, model.c[a].type) for a in ATTRS[name]),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
 
 
 def _edge_stage(kind: str, edge: Any, version: Any) -> SqlTable:
-    key = [SqlColumn(c.name, c.type) for c in edge.__table__.columns if c.name != "id"]
+    key = [SqlColumn(c.name, c.type) for c in edge.columns if c.name != "id"]
     return _stage_table(kind, version, key)
 
 
 _STAGES: dict[str, SqlTable] = {
     "columns": _stage_table(
         "columns",
-        ColumnVersion,
+        schema.column_versions,
         [
-            SqlColumn("table_id", Column.__table__.c.table_id.type),
-            SqlColumn("name", Column.__table__.c.name.type),
+            SqlColumn("table_id", schema.columns.c.table_id.type),
+            SqlColumn("name", schema.columns.c.name.type),
         ],
     ),
-    "table_edges": _edge_stage("table_edges", TableEdge, TableEdgeVersion),
-    "column_edges": _edge_stage("column_edges", ColumnEdge, ColumnEdgeVersion),
+    "table_edges": _edge_stage("table_edges", schema.table_edges, schema.table_edge_versions),
+    "column_edges": _edge_stage("column_edges", schema.column_edges, schema.column_edge_versions),
 }
 _ENTITIES: dict[str, SqlTable] = {
-    "columns": Column.__table__,  # type: ignore[dict-item]
-    "table_edges": TableEdge.__table__,  # type: ignore[dict-item]
-    "column_edges": ColumnEdge.__table__,  # type: ignore[dict-item]
+    "columns": schema.columns,
+    "table_edges": schema.table_edges,
+    "column_edges": schema.column_edges,
 }
 
 
 # kind -> the version model and its column that points at the entity
 VERSIONS: dict[str, tuple[Any, str]] = {
-    "tables": (TableVersion, "table_fk"),
-    "columns": (ColumnVersion, "column_fk"),
-    "jobs": (JobVersion, "deployment_fk"),
-    "table_edges": (TableEdgeVersion, "edge_fk"),
-    "column_edges": (ColumnEdgeVersion, "edge_fk"),
+    "tables": (schema.table_versions, "table_fk"),
+    "columns": (schema.column_versions, "column_fk"),
+    "jobs": (schema.job_versions, "deployment_fk"),
+    "table_edges": (schema.table_edge_versions, "edge_fk"),
+    "column_edges": (schema.column_edge_versions, "edge_fk"),
 }
 
 
@@ -797,7 +809,7 @@ def _insert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
     SQLite."""
     if not rows:
         return
-    table = getattr(model, "__table__", model)
+    table = model
     columns = [c for c in table.columns if c.key in rows[0]]
     insert_tuples(conn, table, columns, [[row[c.key] for c in columns] for row in rows])
 
@@ -895,8 +907,8 @@ _POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]
 def ensure_namespaces(conn: Connection, workspace_id: str, names: set[str]) -> dict[str, int]:
     ids = _ensure(
         conn,
-        Namespace,
-        (Namespace.workspace_id, Namespace.name),
+        schema.namespaces,
+        (schema.namespaces.c.workspace_id, schema.namespaces.c.name),
         {(workspace_id, n) for n in names},
     )
     return {name: ids[(workspace_id, name)] for name in names}
@@ -924,17 +936,20 @@ def current_deployments(
     deployments as stored, one at a time."""
     query = (
         select(
-            DeploymentVersion.id,
-            Namespace.name,
-            Deployment.deployment_id,
-            *(getattr(DeploymentVersion, a) for a in DEPLOYMENT_ATTRS),
+            schema.deployment_versions.c.id,
+            schema.namespaces.c.name,
+            schema.deployments.c.deployment_id,
+            *(getattr(schema.deployment_versions.c, a) for a in DEPLOYMENT_ATTRS),
         )
-        .join(Deployment, Deployment.id == DeploymentVersion.deployment_fk)
-        .join(Namespace, Namespace.id == Deployment.namespace_id)
+        .join(
+            schema.deployments,
+            schema.deployments.c.id == schema.deployment_versions.c.deployment_fk,
+        )
+        .join(schema.namespaces, schema.namespaces.c.id == schema.deployments.c.namespace_id)
         .where(
-            Namespace.workspace_id == workspace_id,
-            Namespace.name.in_(list(namespaces)),
-            DeploymentVersion.valid_to.is_(None),
+            schema.namespaces.c.workspace_id == workspace_id,
+            schema.namespaces.c.name.in_(list(namespaces)),
+            schema.deployment_versions.c.valid_to.is_(None),
         )
     )
     for row in conn.execute(query):
@@ -952,13 +967,15 @@ def apply_deployment_changes(
     """Close and open deployment versions at instant `now` (a few per run: no staging)."""
     for chunk in _chunks(closed):
         conn.execute(
-            update(DeploymentVersion).where(DeploymentVersion.id.in_(chunk)).values(valid_to=now)
+            update(schema.deployment_versions)
+            .where(schema.deployment_versions.c.id.in_(chunk))
+            .values(valid_to=now)
         )
     if not opened:
         return
     ids = ensure_deployments(conn, workspace_id, {key for key, _ in opened})
     conn.execute(
-        insert(DeploymentVersion),
+        insert(schema.deployment_versions),
         [
             {"deployment_fk": ids[key], "valid_from": now, "run_id": run_id, **attrs}
             for key, attrs in opened
@@ -970,10 +987,10 @@ def set_live_statuses(engine: Engine, statuses: Iterable[str]) -> None:
     """Make `statuses` the job statuses that count as live (the live views and functions)."""
     wanted = sorted(set(statuses))
     with transaction(engine) as conn:
-        stored = sorted(conn.scalars(select(LiveJobStatus.status)))
+        stored = sorted(conn.scalars(select(schema.live_job_statuses.c.status)))
         if stored != wanted:
-            conn.execute(delete(LiveJobStatus))
-            conn.execute(insert(LiveJobStatus), [{"status": s} for s in wanted])
+            conn.execute(delete(schema.live_job_statuses))
+            conn.execute(insert(schema.live_job_statuses), [{"status": s} for s in wanted])
 
 
 def ensure_deployments(
@@ -983,8 +1000,8 @@ def ensure_deployments(
     ns_ids = ensure_namespaces(conn, workspace_id, {ns for ns, _ in keys})
     ids = _ensure(
         conn,
-        Deployment,
-        (Deployment.namespace_id, Deployment.deployment_id),
+        schema.deployments,
+        (schema.deployments.c.namespace_id, schema.deployments.c.deployment_id),
         {(ns_ids[ns], dep) for ns, dep in keys},
     )
     return {(ns, dep): ids[(ns_ids[ns], dep)] for ns, dep in keys}
@@ -994,12 +1011,15 @@ def _ensure_tables(conn: Connection, workspace_id: str, keys: set[Key]) -> dict[
     """(namespace, catalog, database, table, owner) -> tables.id, creating the whole chain."""
     ns_ids = ensure_namespaces(conn, workspace_id, {k[0] for k in keys})
     catalog_ids = _ensure(
-        conn, Catalog, (Catalog.namespace_id, Catalog.name), {(ns_ids[k[0]], k[1]) for k in keys}
+        conn,
+        schema.catalogs,
+        (schema.catalogs.c.namespace_id, schema.catalogs.c.name),
+        {(ns_ids[k[0]], k[1]) for k in keys},
     )
     database_ids = _ensure(
         conn,
-        Database,
-        (Database.catalog_id, Database.name),
+        schema.databases,
+        (schema.databases.c.catalog_id, schema.databases.c.name),
         {(catalog_ids[(ns_ids[k[0]], k[1])], k[2]) for k in keys},
     )
 
@@ -1008,8 +1028,8 @@ def _ensure_tables(conn: Connection, workspace_id: str, keys: set[Key]) -> dict[
 
     ids = _ensure(
         conn,
-        Table,
-        (Table.database_id, Table.name, Table.owner_deployment_id),
+        schema.tables,
+        (schema.tables.c.database_id, schema.tables.c.name, schema.tables.c.owner_deployment_id),
         {(db_of(k), k[3], k[4]) for k in keys},
     )
     return {k: ids[(db_of(k), k[3], k[4])] for k in keys}
@@ -1025,7 +1045,7 @@ def _ensure(
     """
     if not keys:
         return {}
-    table = model.__table__
+    table = model
     names = tuple(c.name for c in columns)
     scratch = _scratch_table(table, names)
     _fill_scratch(conn, scratch, list(keys))
@@ -1102,38 +1122,47 @@ def prune(
     what its state is rebuilt from). History: only versions closed `history_days` ago.
     """
     deleted = 0
-    namespaces = select(Namespace.id).where(Namespace.workspace_id == workspace_id)
-    deployments = select(Deployment.id).where(Deployment.namespace_id.in_(namespaces))
+    namespaces = select(schema.namespaces.c.id).where(
+        schema.namespaces.c.workspace_id == workspace_id
+    )
+    deployments = select(schema.deployments.c.id).where(
+        schema.deployments.c.namespace_id.in_(namespaces)
+    )
     if payload_days is not None:
         cutoff = now - timedelta(days=payload_days)
         result = conn.execute(
-            delete(Contribution).where(
-                Contribution.deployment_fk.in_(deployments), Contribution.removed_at < cutoff
+            delete(schema.contributions).where(
+                schema.contributions.c.deployment_fk.in_(deployments),
+                schema.contributions.c.removed_at < cutoff,
             )
         )
         deleted += result.rowcount
     if history_days is not None:
         cutoff = now - timedelta(days=history_days)
         for model, owned in _history_owners(namespaces, deployments):
-            result = conn.execute(delete(model).where(owned, model.valid_to < cutoff))
+            result = conn.execute(delete(model).where(owned, model.c.valid_to < cutoff))
             deleted += result.rowcount
     return deleted
 
 
 def _history_owners(namespaces: Select[Any], deployments: Select[Any]) -> list[tuple[Any, Any]]:
     """Each version model with the condition that selects the workspace's rows."""
-    catalogs = select(Catalog.id).where(Catalog.namespace_id.in_(namespaces))
-    databases = select(Database.id).where(Database.catalog_id.in_(catalogs))
-    tables = select(Table.id).where(Table.database_id.in_(databases))
-    columns = select(Column.id).where(Column.table_id.in_(tables))
-    table_edges = select(TableEdge.id).where(TableEdge.namespace_id.in_(namespaces))
-    column_edges = select(ColumnEdge.id).where(ColumnEdge.namespace_id.in_(namespaces))
+    catalogs = select(schema.catalogs.c.id).where(schema.catalogs.c.namespace_id.in_(namespaces))
+    databases = select(schema.databases.c.id).where(schema.databases.c.catalog_id.in_(catalogs))
+    tables = select(schema.tables.c.id).where(schema.tables.c.database_id.in_(databases))
+    columns = select(schema.columns.c.id).where(schema.columns.c.table_id.in_(tables))
+    table_edges = select(schema.table_edges.c.id).where(
+        schema.table_edges.c.namespace_id.in_(namespaces)
+    )
+    column_edges = select(schema.column_edges.c.id).where(
+        schema.column_edges.c.namespace_id.in_(namespaces)
+    )
     return [
-        (TableVersion, TableVersion.table_fk.in_(tables)),
-        (ColumnVersion, ColumnVersion.column_fk.in_(columns)),
-        (JobVersion, JobVersion.deployment_fk.in_(deployments)),
-        (TableEdgeVersion, TableEdgeVersion.edge_fk.in_(table_edges)),
-        (ColumnEdgeVersion, ColumnEdgeVersion.edge_fk.in_(column_edges)),
+        (schema.table_versions, schema.table_versions.c.table_fk.in_(tables)),
+        (schema.column_versions, schema.column_versions.c.column_fk.in_(columns)),
+        (schema.job_versions, schema.job_versions.c.deployment_fk.in_(deployments)),
+        (schema.table_edge_versions, schema.table_edge_versions.c.edge_fk.in_(table_edges)),
+        (schema.column_edge_versions, schema.column_edge_versions.c.edge_fk.in_(column_edges)),
     ]
 
 
@@ -1152,11 +1181,13 @@ class _Redactable:
     guard: str | None = None
 
 
-# Named here rather than taken from the models so that migration 0006 keeps working whatever
+# Named here rather than taken from the schema so that migration 0006 keeps working whatever
 # later migrations add to these tables.
 _REDACTABLE = (
-    _Redactable("table_versions", "id", {"with_options": JsonObject, "properties": JsonObject}),
-    _Redactable("job_versions", "id", {"properties": JsonObject}),
+    _Redactable(
+        "table_versions", "id", {"with_options": schema.JsonObject, "properties": schema.JsonObject}
+    ),
+    _Redactable("job_versions", "id", {"properties": schema.JsonObject}),
     _Redactable("contributions", "deployment_fk", {"payload": JSON()}, guard="content_hash"),
 )
 

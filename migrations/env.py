@@ -1,4 +1,4 @@
-"""Alembic environment: the models' metadata is the target; SQLite migrates in batch mode."""
+"""Alembic environment: the schema's metadata is the target; SQLite migrates in batch mode."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from alembic import context
 from sqlalchemy import Connection
 
 from exporter.database import make_engine
-from exporter.models import Base, created_on
+from exporter.schema import created_on, metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _url() -> str:

@@ -413,11 +413,11 @@ def assert_consistent(h: Harness) -> None:
 def dangling_keys(engine: Engine) -> dict[str, int]:
     """Rows whose key names no row, per key that PostgreSQL does not enforce (migration 0012:
     each version's entity and run), checked on both databases."""
-    from exporter.models import ONLY_ON, Base
+    from exporter.schema import ONLY_ON, metadata
 
     unenforced = [
         (table.name, key)
-        for table in Base.metadata.sorted_tables
+        for table in metadata.sorted_tables
         for key in table.foreign_key_constraints
         if key.info.get(ONLY_ON)
     ]

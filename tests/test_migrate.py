@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 
 from exporter import migrate
 from exporter.database import make_engine
-from exporter.models import Base, created_on
+from exporter.schema import created_on, metadata
 from exporter.simulator import Simulator
 
 VIEWS = {
@@ -31,7 +31,7 @@ def test_models_and_migrations_agree(db_url: str) -> None:
     with engine.connect() as conn:
         opts = {"compare_type": True, "include_object": created_on(conn.dialect.name)}
         context = MigrationContext.configure(conn, opts=opts)
-        differences = compare_metadata(context, Base.metadata)
+        differences = compare_metadata(context, metadata)
     assert differences == []
 
 
@@ -41,13 +41,13 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
     migrate.upgrade(empty_db_url)
     assert migrate.current_revision(engine) == migrate.head_revision()
     assert set(inspect(engine).get_view_names()) >= VIEWS
-    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    assert set(metadata.tables) <= set(inspect(engine).get_table_names())
 
     migrate.downgrade(empty_db_url, "base")
     engine.dispose()
     assert migrate.current_revision(engine) is None
     assert not set(inspect(engine).get_view_names()) & VIEWS
-    assert not set(inspect(engine).get_table_names()) & set(Base.metadata.tables)
+    assert not set(inspect(engine).get_table_names()) & set(metadata.tables)
 
     migrate.upgrade(empty_db_url)
     assert migrate.current_revision(engine) == migrate.head_revision()
