@@ -74,14 +74,14 @@ def _key_type(name: str) -> Any:
 
 def _staged_table(kind: str, prefix: str = "staged") -> SqlTable:
     """A temporary table of one kind's staged rows: rank, natural key, attributes."""
-    model = store.VERSIONS[kind][0]
+    versions = store.VERSIONS[kind][0]
     return SqlTable(
         f"{prefix}_{kind}",
         MetaData(),
         SqlColumn("ranked_at", UtcDateTime()),
         SqlColumn("ranked_by", String(128)),
         *(SqlColumn(name, _key_type(name)) for name in KEY_NAMES[kind]),
-        *(SqlColumn(a, model.c[a].type) for a in store.ATTRS[kind]),
+        *(SqlColumn(a, versions.c[a].type) for a in store.ATTRS[kind]),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
@@ -89,12 +89,12 @@ def _staged_table(kind: str, prefix: str = "staged") -> SqlTable:
 
 def _winners_table(kind: str) -> SqlTable:
     """A temporary table of one kind's merged rows: entity ID (unique), attributes."""
-    model = store.VERSIONS[kind][0]
+    versions = store.VERSIONS[kind][0]
     return SqlTable(
         f"winners_{kind}",
         MetaData(),
-        SqlColumn("entity_id", model.c[store.VERSIONS[kind][1]].type, primary_key=True),
-        *(SqlColumn(a, model.c[a].type) for a in store.ATTRS[kind]),
+        SqlColumn("entity_id", versions.c[store.VERSIONS[kind][1]].type, primary_key=True),
+        *(SqlColumn(a, versions.c[a].type) for a in store.ATTRS[kind]),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
@@ -249,23 +249,23 @@ def _with_deployment(query: Select[Any], staged: SqlTable) -> Select[Any]:
     )
 
 
-def _same_edge(staged: SqlTable, edge: Any) -> list[Any]:
+def _same_edge(staged: SqlTable, edge: SqlTable) -> list[Any]:
     """Conditions: the edge is the one a staged row names (in the namespace joined)."""
     same_ends = [edge.c[name] == staged.c[name] for name in _EDGE_KEY[1:]]
     return [edge.c.namespace_id == schema.namespaces.c.id, *same_ends]
 
 
-def _with_edge(query: Select[Any], staged: SqlTable, edge: Any) -> Select[Any]:
+def _with_edge(query: Select[Any], staged: SqlTable, edge: SqlTable) -> Select[Any]:
     return query.join(edge, and_(*_same_edge(staged, edge)))
 
 
-def _insert_missing(conn: Connection, model: Any, source: Select[Any], *match: Any) -> None:
-    """Insert into `model` the distinct rows of `source` (in its columns' order, without the
+def _insert_missing(conn: Connection, table: SqlTable, source: Select[Any], *match: Any) -> None:
+    """Insert into `table` the distinct rows of `source` (in its columns' order, without the
     ID) that match no existing row. No ON CONFLICT clause: the workspace's lease keeps any
     other writer of these rows away."""
-    names = [c.name for c in model.columns if c.name != "id"]
-    missing = source.where(~select(model.c.id).where(*match).exists()).distinct()
-    conn.execute(insert(model).from_select(names, missing))
+    names = [c.name for c in table.columns if c.name != "id"]
+    missing = source.where(~select(table.c.id).where(*match).exists()).distinct()
+    conn.execute(insert(table).from_select(names, missing))
 
 
 def _create_entities(
@@ -430,7 +430,7 @@ def _scope(kind: str, workspace_id: str) -> Select[Any]:
     return select(edge.c.id).join(schema.namespaces).where(in_workspace)
 
 
-def _same(conn: Connection, kind: str, version: Any, winners: SqlTable) -> list[Any]:
+def _same(conn: Connection, kind: str, version: SqlTable, winners: SqlTable) -> list[Any]:
     """Conditions: the version has the winner's attributes (NULL equals NULL)."""
     sqlite = conn.dialect.name == "sqlite"
     same: list[ColumnElement[bool]] = []
@@ -448,8 +448,8 @@ def _diff(
 ) -> tuple[int, int]:
     """Open a version for each winner without an equal current one, then close every current
     version of the workspace without an equal winner; returns (opened, closed)."""
-    model, entity_name = store.VERSIONS[kind]
-    versions, winners = model, _WINNERS[kind]
+    versions, entity_name = store.VERSIONS[kind]
+    winners = _WINNERS[kind]
     attrs = store.ATTRS[kind]
     entity = versions.c[entity_name]
     current_equal = (

@@ -226,8 +226,8 @@ def _count_run_statement(kind: str, dialect: str, closed_any: bool) -> Any:
     changed none: each version it opened was added, and none is looked up for a predecessor
     (a first sync at 10,000 deployments counted in 0.94 s with 760,000 such lookups, in
     0.61 s without)."""
-    feed_kind, (model, fk) = kind.removesuffix("s"), VERSIONS[kind]  # the feed's name: "column"
-    versions, joins = model.name, namespace_joins(feed_kind, f"v.{fk}")
+    feed_kind, (version_table, fk) = kind.removesuffix("s"), VERSIONS[kind]  # feed name: "column"
+    versions, joins = version_table.name, namespace_joins(feed_kind, f"v.{fk}")
     guard = f" AND v.{TIME_INDEX_GUARD}" if dialect == "sqlite" else ""
     change = "'added'"
     if closed_any:
@@ -638,9 +638,9 @@ def apply_changes(
     conn: Connection, workspace_id: str, run_id: int, now: datetime, changes: Changes
 ) -> None:
     """Close the versions `changes` closes and open the ones it opens, at instant `now`."""
-    for kind, (model, _) in VERSIONS.items():
+    for kind, (versions, _) in VERSIONS.items():
         for chunk in _chunks(changes.closed[kind]):
-            conn.execute(update(model).where(model.c.id.in_(chunk)).values(valid_to=now))
+            conn.execute(update(versions).where(versions.c.id.in_(chunk)).values(valid_to=now))
     open_versions(conn, workspace_id, run_id, now, changes.opened)
 
 
@@ -701,7 +701,7 @@ def _open_staged(
 ) -> None:
     """Create the missing entities of the staged rows, then one version for each row."""
     stage = _STAGES[kind]
-    model, entity_column = VERSIONS[kind]
+    version_table, entity_column = VERSIONS[kind]
     entity = _ENTITIES[kind]
     keys = [c.name for c in entity.columns if c.name != "id"]
     _fill_scratch(conn, stage, values)
@@ -718,13 +718,13 @@ def _open_staged(
     attrs = ATTRS[kind]
     versions = select(
         entity.c.id,
-        literal(now, model.c.valid_from.type),
-        literal(run_id, model.c.run_id.type),
+        literal(now, version_table.c.valid_from.type),
+        literal(run_id, version_table.c.run_id.type),
         *(stage.c[a] for a in attrs),
     ).select_from(stage.join(entity, same_key))
     conn.execute(insert(entity).from_select(keys, missing))
     conn.execute(
-        insert(model).from_select([entity_column, "valid_from", "run_id", *attrs], versions)
+        insert(version_table).from_select([entity_column, "valid_from", "run_id", *attrs], versions)
     )
 
 
@@ -758,19 +758,19 @@ def planner_settings(conn: Connection, **settings: str) -> Iterator[None]:
     conn.execute(select(*(func.set_config(name, value, True) for name, value in restore)))
 
 
-def _stage_table(name: str, model: Any, columns: list[SqlColumn[Any]]) -> SqlTable:
+def _stage_table(name: str, versions: SqlTable, columns: list[SqlColumn[Any]]) -> SqlTable:
     """A temporary table for a kind's rows: parent ID, the rest of the key, attributes."""
     return SqlTable(
         f"stage_{name}",
         MetaData(),
         *columns,
-        *(SqlColumn(a, model.c[a].type) for a in ATTRS[name]),
+        *(SqlColumn(a, versions.c[a].type) for a in ATTRS[name]),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
 
 
-def _edge_stage(kind: str, edge: Any, version: Any) -> SqlTable:
+def _edge_stage(kind: str, edge: SqlTable, version: SqlTable) -> SqlTable:
     key = [SqlColumn(c.name, c.type) for c in edge.columns if c.name != "id"]
     return _stage_table(kind, version, key)
 
@@ -794,8 +794,8 @@ _ENTITIES: dict[str, SqlTable] = {
 }
 
 
-# kind -> the version model and its column that points at the entity
-VERSIONS: dict[str, tuple[Any, str]] = {
+# kind -> the version table and its column that points at the entity
+VERSIONS: dict[str, tuple[SqlTable, str]] = {
     "tables": (schema.table_versions, "table_fk"),
     "columns": (schema.column_versions, "column_fk"),
     "jobs": (schema.job_versions, "deployment_fk"),
@@ -804,12 +804,10 @@ VERSIONS: dict[str, tuple[Any, str]] = {
 }
 
 
-def _insert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows into a model's table (or a Table): COPY on PostgreSQL, executemany on
-    SQLite."""
+def _insert(conn: Connection, table: SqlTable, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows into a table: COPY on PostgreSQL, executemany on SQLite."""
     if not rows:
         return
-    table = model
     columns = [c for c in table.columns if c.key in rows[0]]
     insert_tuples(conn, table, columns, [[row[c.key] for c in columns] for row in rows])
 
@@ -828,7 +826,7 @@ def insert_tuples(
 
 
 def _executemany_rows(
-    conn: Connection, table: Any, columns: Sequence[SqlColumn[Any]], rows: Sequence[Any]
+    conn: Connection, table: SqlTable, columns: Sequence[SqlColumn[Any]], rows: Sequence[Any]
 ) -> None:
     """executemany on SQLite's own cursor, each value through its column's bind processor.
 
@@ -1036,7 +1034,7 @@ def _ensure_tables(conn: Connection, workspace_id: str, keys: set[Key]) -> dict[
 
 
 def _ensure(
-    conn: Connection, model: Any, columns: tuple[Any, ...], keys: set[tuple[Any, ...]]
+    conn: Connection, table: SqlTable, columns: tuple[Any, ...], keys: set[tuple[Any, ...]]
 ) -> dict[tuple[Any, ...], int]:
     """Natural key -> id for an identity table, inserting the keys not there yet.
 
@@ -1045,7 +1043,6 @@ def _ensure(
     """
     if not keys:
         return {}
-    table = model
     names = tuple(c.name for c in columns)
     scratch = _scratch_table(table, names)
     _fill_scratch(conn, scratch, list(keys))
@@ -1139,14 +1136,14 @@ def prune(
         deleted += result.rowcount
     if history_days is not None:
         cutoff = now - timedelta(days=history_days)
-        for model, owned in _history_owners(namespaces, deployments):
-            result = conn.execute(delete(model).where(owned, model.c.valid_to < cutoff))
+        for versions, owned in _history_owners(namespaces, deployments):
+            result = conn.execute(delete(versions).where(owned, versions.c.valid_to < cutoff))
             deleted += result.rowcount
     return deleted
 
 
 def _history_owners(namespaces: Select[Any], deployments: Select[Any]) -> list[tuple[Any, Any]]:
-    """Each version model with the condition that selects the workspace's rows."""
+    """Each version table with the condition that selects the workspace's rows."""
     catalogs = select(schema.catalogs.c.id).where(schema.catalogs.c.namespace_id.in_(namespaces))
     databases = select(schema.databases.c.id).where(schema.databases.c.catalog_id.in_(catalogs))
     tables = select(schema.tables.c.id).where(schema.tables.c.database_id.in_(databases))
