@@ -1,4 +1,4 @@
-"""Alembic owns the schema: models and migrations agree, and the history goes both ways."""
+"""Alembic owns the schema: the schema and migrations agree, and the history goes both ways."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ VIEWS = {
 }
 
 
-def test_models_and_migrations_agree(db_url: str) -> None:
+def test_schema_and_migrations_agree(db_url: str) -> None:
     engine = make_engine(db_url)
     with engine.connect() as conn:
         opts = {"compare_type": True, "include_object": created_on(conn.dialect.name)}
