@@ -56,6 +56,7 @@ Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INT
 
 
 def _key() -> Column[Any]:
+    """An integer surrogate key, `id` (autoincrementing on both databases)."""
     return Column("id", Id, primary_key=True)
 
 
@@ -166,6 +167,7 @@ column_edges = _edge_table("column_edges")
 
 
 def _count(name: str) -> Column[Any]:
+    """A run's tally, 0 until the run finishes."""
     return _required(name, Integer, server_default=text("0"))
 
 
