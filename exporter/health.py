@@ -93,22 +93,19 @@ def health(
     engine: Engine, workspaces: list[str], interval: timedelta, now: datetime
 ) -> tuple[bool, list[str]]:
     """(healthy, reasons): the latest finished run of each workspace, as the database has it."""
+    runs = schema.sync_runs.c
     latest = (
-        select(schema.sync_runs.c.workspace_id, func.max(schema.sync_runs.c.id).label("run_id"))
-        .where(
-            schema.sync_runs.c.status != "running", schema.sync_runs.c.workspace_id.in_(workspaces)
-        )
-        .group_by(schema.sync_runs.c.workspace_id)
+        select(runs.workspace_id, func.max(runs.id).label("run_id"))
+        .where(runs.status != "running", runs.workspace_id.in_(workspaces))
+        .group_by(runs.workspace_id)
         .subquery()
     )
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(
-                    schema.sync_runs.c.workspace_id,
-                    schema.sync_runs.c.status,
-                    schema.sync_runs.c.finished_at,
-                ).join(latest, latest.c.run_id == schema.sync_runs.c.id)
+                select(runs.workspace_id, runs.status, runs.finished_at).join(
+                    latest, latest.c.run_id == runs.id
+                )
             ).all()
             failed = _failed_in(conn, latest)
     except SQLAlchemyError as exc:
@@ -132,16 +129,17 @@ def health(
 
 def _failed_in(conn: Connection, latest: Subquery) -> dict[str, list[str]]:
     """workspace -> what failed in its latest run (lineage_job_failures), briefly."""
+    failures = schema.job_failures.c
     rows = conn.execute(
         select(
             latest.c.workspace_id,
-            schema.job_failures.c.namespace,
-            schema.job_failures.c.deployment_name,
-            schema.job_failures.c.deployment_id,
-            schema.job_failures.c.stage,
+            failures.namespace,
+            failures.deployment_name,
+            failures.deployment_id,
+            failures.stage,
         )
-        .join(latest, latest.c.run_id == schema.job_failures.c.run_id)
-        .order_by(schema.job_failures.c.id)
+        .join(latest, latest.c.run_id == failures.run_id)
+        .order_by(failures.id)
     ).all()
     failed: dict[str, list[str]] = {}
     for ws, namespace, name, deployment_id, stage in rows:
