@@ -84,40 +84,31 @@ def start_run(
 
     A run left `running` by a crash is marked `failed` here: its writes were rolled back.
     """
+    runs, workspaces = schema.sync_runs, schema.workspaces
     with transaction(engine) as conn:
-        if (
-            conn.scalar(
-                select(schema.workspaces.c.id).where(schema.workspaces.c.id == workspace_id)
-            )
-            is None
-        ):
-            conn.execute(insert(schema.workspaces).values(id=workspace_id))
+        if conn.scalar(select(workspaces.c.id).where(workspaces.c.id == workspace_id)) is None:
+            conn.execute(insert(workspaces).values(id=workspace_id))
         conn.execute(
-            update(schema.sync_runs)
-            .where(
-                schema.sync_runs.c.workspace_id == workspace_id,
-                schema.sync_runs.c.status == "running",
-            )
+            update(runs)
+            .where(runs.c.workspace_id == workspace_id, runs.c.status == "running")
             .values(status="failed", finished_at=now, error_summary="interrupted: nothing written")
         )
         last = conn.scalar(
-            select(func.max(schema.sync_runs.c.started_at)).where(
-                schema.sync_runs.c.workspace_id == workspace_id
-            )
+            select(func.max(runs.c.started_at)).where(runs.c.workspace_id == workspace_id)
         )
         if last is not None:
             last = _aware(last)
             if now <= last:  # keep valid_from strictly increasing even if the clock steps back
                 now = last + timedelta(microseconds=1)
         run_id = conn.execute(
-            insert(schema.sync_runs)
+            insert(runs)
             .values(
                 workspace_id=workspace_id,
                 started_at=now,
                 status="running",
                 rows_version=rows_version,
             )
-            .returning(schema.sync_runs.c.id)
+            .returning(runs.c.id)
         ).scalar_one()
     return run_id, now
 
@@ -125,14 +116,12 @@ def start_run(
 def last_rows_version(engine: Engine, workspace_id: str) -> int | None:
     """The rules version of the workspace's latest run that wrote (None: none did, or it
     predates the column)."""
+    runs = schema.sync_runs.c
     with engine.connect() as conn:
         return conn.scalar(
-            select(schema.sync_runs.c.rows_version)
-            .where(
-                schema.sync_runs.c.workspace_id == workspace_id,
-                schema.sync_runs.c.status.in_(("succeeded", "partial")),
-            )
-            .order_by(schema.sync_runs.c.id.desc())
+            select(runs.rows_version)
+            .where(runs.workspace_id == workspace_id, runs.status.in_(("succeeded", "partial")))
+            .order_by(runs.id.desc())
             .limit(1)
         )
 
@@ -559,7 +548,7 @@ def _current_queries(workspace_id: str) -> list[_CurrentQuery]:
         select(
             schema.table_versions.c.id,
             *table_key,
-            *(getattr(schema.table_versions.c, a) for a in TABLE_ATTRS),
+            *(schema.table_versions.c[a] for a in TABLE_ATTRS),
         )
         .join(schema.tables, schema.tables.c.id == schema.table_versions.c.table_fk)
         .where(schema.table_versions.c.valid_to.is_(None))
@@ -569,7 +558,7 @@ def _current_queries(workspace_id: str) -> list[_CurrentQuery]:
             schema.column_versions.c.id,
             *table_key,
             schema.columns.c.name,
-            *(getattr(schema.column_versions.c, a) for a in COLUMN_ATTRS),
+            *(schema.column_versions.c[a] for a in COLUMN_ATTRS),
         )
         .join(schema.columns, schema.columns.c.id == schema.column_versions.c.column_fk)
         .join(schema.tables, schema.tables.c.id == schema.columns.c.table_id)
@@ -580,7 +569,7 @@ def _current_queries(workspace_id: str) -> list[_CurrentQuery]:
             schema.job_versions.c.id,
             schema.namespaces.c.name,
             schema.deployments.c.deployment_id,
-            *(getattr(schema.job_versions.c, a) for a in JOB_ATTRS),
+            *(schema.job_versions.c[a] for a in JOB_ATTRS),
         )
         .join(schema.deployments, schema.deployments.c.id == schema.job_versions.c.deployment_fk)
         .join(schema.namespaces, schema.namespaces.c.id == schema.deployments.c.namespace_id)
@@ -937,7 +926,7 @@ def current_deployments(
             schema.deployment_versions.c.id,
             schema.namespaces.c.name,
             schema.deployments.c.deployment_id,
-            *(getattr(schema.deployment_versions.c, a) for a in DEPLOYMENT_ATTRS),
+            *(schema.deployment_versions.c[a] for a in DEPLOYMENT_ATTRS),
         )
         .join(
             schema.deployments,
