@@ -1,5 +1,5 @@
 """Run a command as its own process and measure it as the kernel accounts for it: wall seconds,
-CPU seconds and peak RSS.
+CPU seconds and peak RSS, and how busy the whole machine was meanwhile.
 
 Through a small launcher: a child forked straight from a benchmark starts as a copy of it, and
 Linux keeps the larger high-water mark across exec, so the child's ru_maxrss would be the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import compileall
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,19 @@ class Measured:
     cpu_seconds: float
     peak_rss_mb: float
     returncode: int
+    # Every process's CPU on the machine meanwhile (the command's, the simulator's, the
+    # database's and anyone else's): what the cores had to give, in core-seconds.
+    machine_busy_seconds: float = 0.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processors have spent busy since boot (/proc/stat: user, nice, system,
+    irq and softirq; not idle, I/O wait, or steal, which is time the hypervisor gave others)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = stat.readline().split()
+    assert fields[0] == "cpu"
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def run_measured(
@@ -45,8 +59,10 @@ def run_measured(
     stderr: int | IO[Any] | None = None,
     env: dict[str, str] | None = None,
 ) -> Measured:
-    """Run `command` to its end; its time, CPU and peak RSS (MiB), and its exit code."""
+    """Run `command` to its end; its time, CPU and peak RSS (MiB), its exit code, and the
+    machine's busy CPU meanwhile."""
     with tempfile.NamedTemporaryFile("r", suffix=".json") as report:
+        busy = machine_busy_seconds()
         subprocess.run(
             [sys.executable, "-c", LAUNCHER, report.name, *command],
             stdout=stdout,
@@ -54,8 +70,9 @@ def run_measured(
             env=env,
             check=True,
         )
+        busy = machine_busy_seconds() - busy
         found = json.load(report)
-    return Measured(found["seconds"], found["cpu"], found["peak_kib"] / 1024, found["code"])
+    return Measured(found["seconds"], found["cpu"], found["peak_kib"] / 1024, found["code"], busy)
 
 
 def compile_package() -> None:
