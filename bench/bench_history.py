@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from measured import compile_package, run_measured
+from measured import Measured, compile_package, run_measured
 from sqlalchemy import Engine, bindparam, create_engine, inspect, text
 
 from exporter import changes, migrate, query, store
@@ -302,7 +302,7 @@ def questions(
     engine: Engine,
     year: Year,
     config: Path,
-    peak_rss: dict[str, float],
+    processes: dict[str, Measured],
     at_head: bool,
     skip_snapshots: bool = False,
 ) -> dict[str, Callable[[], object]]:
@@ -347,14 +347,15 @@ def questions(
             return sum(1 for _ in json_changes(conn, week[0], week[1]))
 
     def in_child(name: str, command: list[str]) -> ProcessAnswer:
-        """Run a command as its own process; keep its peak RSS; its JSON answer's size, and the
-        process's own time (not the bench's reading of its answer: 353 MB at 10,000)."""
+        """Run a command as its own process; keep its measures (peak RSS, the machine's busy
+        CPU); its JSON answer's size, and the process's own time (not the bench's reading of its
+        answer: 353 MB at 10,000)."""
         with tempfile.TemporaryFile() as out:
             env = {k: v for k, v in os.environ.items() if k != "LINEAGE_EXPORTER_DATABASE_URL"}
             run = run_measured(command, stdout=out, env=env)
             if run.returncode != 0:
                 raise RuntimeError(f"{command[:4]} failed")
-            peak_rss[name] = run.peak_rss_mb
+            processes[name] = run
             out.seek(0)
             return ProcessAnswer(len(json.load(out)), run.seconds)
 
@@ -498,17 +499,25 @@ def bench(url: str, label: str, args: argparse.Namespace, path: Path | None) -> 
             migrate.upgrade(url, "head")
             settle(engine)
             print(f"  upgrade to head: {time.perf_counter() - started:.1f} s", flush=True)
-        peak_rss: dict[str, float] = {}
-        asked = questions(engine, year, config, peak_rss, revision == "head", args.no_snapshots)
+        processes: dict[str, Measured] = {}
+        asked = questions(engine, year, config, processes, revision == "head", args.no_snapshots)
         for name, ask in asked.items():
             seconds, answer = timed(ask, args.repeat)
             results.setdefault(name, []).append(f"{seconds * 1000:9.1f} ms ({answer} rows)")
+            if isinstance(answer, ProcessAnswer) and answer.size:  # what a change costs
+                per_change = f"{seconds / answer.size * 1e6:9.2f} us"
+                results.setdefault(f"{name}: per change", []).append(per_change)
         total, tables = sizes(engine, path)
         results.setdefault("database size", []).append(f"{total / 1e6:9.0f} MB")
         results.setdefault("bytes per version row", []).append(f"{tables / versions:9.0f} B")
         for name in ("2 snapshots", "CLI"):
-            figure = f"{peak_rss[name]:9.0f} MB" if name in peak_rss else "(not asked)"
-            results.setdefault(f"diff peak RSS: {name}", []).append(figure)
+            run = processes.get(name)
+            rss = f"{run.peak_rss_mb:9.0f} MB" if run else "(not asked)"
+            results.setdefault(f"diff peak RSS: {name}", []).append(rss)
+            # Every process's CPU during the last asking (the diff's and the database's
+            # workers'): what two cores give in the figure's time bounds what can be asked.
+            busy = f"{run.machine_busy_seconds:9.1f} core-s" if run else "(not asked)"
+            results.setdefault(f"diff machine busy: {name}", []).append(busy)
     header = "  ".join(f"{r:>22}" for r in dict.fromkeys([args.before, "head"]))
     print(f"  {'question':40} {header}")
     for name, figures in results.items():
