@@ -39,7 +39,7 @@ class Measured:
     returncode: int
     # Every process's CPU on the machine meanwhile (the command's, the simulator's, the
     # database's and anyone else's): what the cores had to give, in core-seconds.
-    machine_busy_seconds: float = 0.0
+    machine_busy_seconds: float
 
 
 def machine_busy_seconds() -> float:
